@@ -1,0 +1,262 @@
+"""What Net-GD and Net-PGD share: chunk bookkeeping, measurements, metrics and results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
+from torch.optim import Optimizer
+
+from dip_lightning.errors import DipLightningError
+from dip_lightning.metrics import NormalizedMeanSquaredError, image_quality, normalized_mse
+from dip_lightning.operators import CompressiveSensing, ImageShape, Operator
+from dip_lightning.priors import DeepDecoder
+
+Problem = Literal["cs"]
+OPERATORS: dict[str, type[Operator]] = {"cs": CompressiveSensing}
+
+
+def adam(params) -> Optimizer:
+    return torch.optim.Adam(params, lr=0.01)
+
+
+@dataclass
+class Chunk:
+    """The images being reconstructed now, and where their reconstruction stands."""
+
+    index: Tensor  # (b,) dataset indices
+    target: Tensor  # (b, C, H, W) ground truth, used for measuring and for metrics only
+    measurements: Tensor  # (b, m)
+    restarts: int = 1  # decoders per image; decoder r * b + i serves image i
+    estimate: Tensor | None = None  # (restarts * b, C, H, W) per-decoder estimate (Net-PGD's x)
+    iteration: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def size(self) -> int:
+        return self.index.numel()
+
+    @property
+    def decoders(self) -> int:
+        return self.size * self.restarts
+
+    def per_decoder(self, t: Tensor) -> Tensor:
+        """Repeat a per-image tensor (b, ...) for every restart: (restarts * b, ...)."""
+        return t.repeat(self.restarts, *[1] * (t.dim() - 1))
+
+    @property
+    def decoder_measurements(self) -> Tensor:
+        """y for every decoder, (restarts * b, m)."""
+        return self.per_decoder(self.measurements)
+
+    def combine(self, t: Tensor) -> Tensor:
+        """Average per-decoder images (restarts * b, ...) over the restarts: (b, ...)."""
+        return t.view(self.restarts, self.size, *t.shape[1:]).mean(0)
+
+
+@dataclass
+class ChunkResult:
+    """Per-image outcome of one finished chunk (all tensors on the CPU, first dim b)."""
+
+    index: Tensor
+    target: Tensor
+    reconstruction: Tensor
+    metrics: dict[str, Tensor]  # nmse, psnr, ssim, residual
+    seconds: float  # wall time of the chunk divided by its number of images
+    status: list[str]
+
+    def rows(self) -> list[dict[str, Any]]:
+        names = list(self.metrics)
+        return [
+            {"index": int(i), **{k: float(self.metrics[k][b]) for k in names}, "seconds": self.seconds,
+             "status": self.status[b]}
+            for b, i in enumerate(self.index.tolist())
+        ]
+
+
+class ReconstructionModule(LightningModule):
+    """Reconstruct each image from its measurements y = A(x) with an untrained Deep Decoder.
+
+    Chunks of images are reconstructed together by independent decoders (``restarts`` per
+    image, see :class:`~dip_lightning.priors.DeepDecoder`); an image's reconstruction is the
+    mean of its decoders' outputs. During ``fit`` one ``training_step`` is one
+    outer iteration for the whole chunk; after ``iterations`` steps the chunk is finished, its
+    per-image results are handed to the callbacks and the next chunk starts from fresh,
+    seeded decoders. ``validate`` and ``test`` run the same reconstruction, a whole chunk per
+    step. Subclasses implement :meth:`outer_step`. Every loss is a sum over images of per-image
+    terms, so each decoder's gradient depends on its own image only.
+
+    Args:
+        image_shape: (C, H, W) of the images (the CLI links it from the datamodule).
+        chunk_size: decoders held at once (the CLI links it from ``data.chunk_size``).
+        problem: measurement model: ``cs`` (y = A x, Gaussian A).
+        ratio: compression ratio f = m / n.
+        iterations: outer iterations per image.
+        channels: decoder channels [k_1, ..., k_L] (L-1 upsampling blocks).
+        optimizer: optimizer of the decoder weights (a class path and its init args in config).
+        restarts: independently seeded decoders fitted per image; the reconstruction is their
+            mean, which averages out the different ways single decoders overfit few measurements.
+        seed: base seed of the measurement matrix and of every image's decoder.
+    """
+
+    algorithm = "base"
+
+    def __init__(
+        self,
+        image_shape: ImageShape = (1, 28, 28),
+        chunk_size: int = 16,
+        problem: Problem = "cs",
+        ratio: float = 0.25,
+        iterations: int = 1000,
+        channels: list[int] = [25, 15, 10],  # noqa: B006 (jsonargparse needs a literal default)
+        optimizer: OptimizerCallable = adam,
+        restarts: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if iterations < 1:
+            raise DipLightningError(f"--model.iterations must be at least 1, got {iterations}")
+        if restarts < 1:
+            raise DipLightningError(f"--model.restarts must be at least 1, got {restarts}")
+        if problem not in OPERATORS:
+            raise DipLightningError(f"unknown problem {problem!r}; choose one of {sorted(OPERATORS)}")
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.automatic_optimization = False
+        self.problem = problem
+        self.ratio = ratio
+        self.iterations = iterations
+        self.restarts = restarts
+        self.operator = OPERATORS[problem](image_shape, ratio=ratio, seed=seed)
+        self.prior = DeepDecoder(chunk_size * restarts, image_shape, channels, seed=seed)
+        self.optimizer_factory = optimizer
+        self.nmse_mean = NormalizedMeanSquaredError()
+        self.chunk: Chunk | None = None
+        self._evaluation_optimizer: Optimizer | None = None
+
+    # ----------------------------------------------------------------------------- optimizer
+    def configure_optimizers(self) -> Optimizer:
+        return self.optimizer_factory(self.prior.parameters())
+
+    def optimizer(self) -> Optimizer:
+        """The decoder optimizer: Lightning's during fit, a private one in validate/test."""
+        if self._trainer is not None and self._trainer.training:
+            return self.optimizers()
+        if self._evaluation_optimizer is None:
+            self._evaluation_optimizer = self.optimizer_factory(self.prior.parameters())
+        return self._evaluation_optimizer
+
+    def backward_sum(self, loss: Tensor) -> None:
+        """Backpropagate the chunk's summed loss (through Lightning when a Trainer runs us)."""
+        if self._trainer is not None:
+            self.manual_backward(loss.sum())
+        else:
+            loss.sum().backward()
+
+    def configure_callbacks(self):
+        from dip_lightning.callbacks import ResultsWriter, WandbMediaLogger
+
+        return [ResultsWriter(), WandbMediaLogger()]
+
+    # ----------------------------------------------------------------------------- chunk life
+    def begin_chunk(self, batch: dict[str, Tensor]) -> Chunk:
+        """Fresh decoders and optimizer state for a new chunk; measure its images."""
+        index, target = batch["index"], batch["image"]
+        if index.numel() * self.restarts > self.prior.num_decoders:
+            raise DipLightningError(
+                f"a chunk of {index.numel()} images needs more than the {self.prior.num_decoders} "
+                "decoders allocated; keep model.chunk_size equal to data.chunk_size"
+            )
+        restart = torch.arange(self.restarts).repeat_interleave(index.numel())
+        self.prior.reset(index.repeat(self.restarts), restart)
+        optimizer = self.optimizer()
+        optimizer = getattr(optimizer, "optimizer", optimizer)
+        optimizer.state.clear()
+        with torch.no_grad():
+            chunk = Chunk(index, target, self.operator(target), restarts=self.restarts)
+            chunk.estimate = self.initial_estimate(chunk)
+        return chunk
+
+    def initial_estimate(self, chunk: Chunk) -> Tensor:
+        """x_0 per decoder: the output of the freshly initialized decoders."""
+        return self.prior(chunk.decoders)
+
+    def decoder_estimates(self, chunk: Chunk) -> Tensor:
+        """Every decoder's current image, (restarts * b, C, H, W)."""
+        return self.prior(chunk.decoders)
+
+    def reconstruction(self, chunk: Chunk) -> Tensor:
+        """The current reconstruction x_hat of the chunk, (b, C, H, W)."""
+        return chunk.combine(self.decoder_estimates(chunk))
+
+    def outer_step(self, chunk: Chunk) -> Tensor:
+        """One outer iteration for the whole chunk; returns the per-image loss (b,)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def finish_chunk(self, chunk: Chunk) -> ChunkResult:
+        x_hat = self.reconstruction(chunk)
+        metrics = image_quality(x_hat, chunk.target)
+        metrics["residual"] = self.operator.relative_residual(x_hat, chunk.measurements)
+        finite = torch.isfinite(x_hat.flatten(1)).all(1) & torch.isfinite(metrics["nmse"])
+        self.nmse_mean.update(x_hat[finite], chunk.target[finite])
+        means = {f"chunk/{k}": v[finite].mean() for k, v in metrics.items()}
+        self.log_dict(means, batch_size=chunk.size, on_step=True, on_epoch=False)
+        return ChunkResult(
+            index=chunk.index.cpu(),
+            target=chunk.target.cpu(),
+            reconstruction=x_hat.cpu(),
+            metrics={k: v.cpu() for k, v in metrics.items()},
+            seconds=(time.perf_counter() - chunk.started) / chunk.size,
+            status=["ok" if ok else "diverged" for ok in finite.tolist()],
+        )
+
+    # ----------------------------------------------------------------------------- Lightning
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        if self.chunk is None:
+            self.chunk = self.begin_chunk(batch)
+        chunk = self.chunk
+        loss = self.outer_step(chunk)
+        chunk.iteration += 1
+        if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:  # when Lightning records logs
+            self._log_progress(chunk, loss)
+        if chunk.iteration < self.iterations:
+            return {}
+        self.chunk = None
+        return {"chunk": self.finish_chunk(chunk)}
+
+    def _log_progress(self, chunk: Chunk, loss: Tensor) -> None:
+        with torch.no_grad():
+            nmse = normalized_mse(self.reconstruction(chunk), chunk.target)
+        self.log_dict(
+            {"train/loss": loss.mean(), "train/nmse": nmse.mean(), "train/psnr": (-10 * torch.log10(
+                nmse * chunk.target.flatten(1).pow(2).mean(1))).mean()},
+            prog_bar=True, batch_size=chunk.size, on_step=True, on_epoch=False,
+        )
+
+    def _reconstruct(self, batch: dict[str, Tensor]) -> dict[str, Any]:
+        with torch.enable_grad():
+            chunk = self.begin_chunk(batch)
+            for _ in range(self.iterations):
+                self.outer_step(chunk)
+                chunk.iteration += 1
+        return {"chunk": self.finish_chunk(chunk)}
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        return self._reconstruct(batch)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        return self._reconstruct(batch)
+
+    def on_train_epoch_end(self) -> None:
+        self.log("nmse_mean", self.nmse_mean.compute(), sync_dist=False)
+        self.nmse_mean.reset()
+
+    def describe(self) -> dict[str, Any]:
+        """What the summary records about the method."""
+        return {"algorithm": self.algorithm, "problem": self.problem, "ratio": self.ratio,
+                "num_measurements": self.operator.m, "iterations": self.iterations, "restarts": self.restarts}

@@ -1,0 +1,26 @@
+"""Net-GD: gradient descent on the decoder weights through the measurement model."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+
+
+class NetGD(ReconstructionModule):
+    r"""Net-GD (Jagatap & Hegde, 2019, Algorithm 1), for every image of the chunk at once:
+
+    .. math:: \min_{w_b} \; \frac{1}{m} \| y_b - \mathcal{A}(G(w_b; z_b)) \|_2^2 ,
+
+    one optimizer step per outer iteration, the loss summed over the chunk's images.
+    """
+
+    algorithm = "net-gd"
+
+    def outer_step(self, chunk: Chunk) -> Tensor:
+        optimizer = self.optimizer()
+        loss = self.operator.data_loss(self.prior(chunk.decoders), chunk.decoder_measurements)
+        optimizer.zero_grad()
+        self.backward_sum(loss)
+        optimizer.step()
+        return loss.detach()

@@ -1,0 +1,56 @@
+"""Net-PGD: projected gradient descent, projecting onto the range of the decoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+from dip_lightning.errors import DipLightningError
+
+
+class NetPGD(ReconstructionModule):
+    r"""Net-PGD (Jagatap & Hegde, 2019, Algorithm 2), for every image of the chunk at once.
+
+    Each outer iteration takes a gradient step of the data term in image space,
+
+    .. math:: v = x - \eta \, A^\top (A x - \tilde y), \qquad
+              \tilde y = y \text{ (CS)}, \quad \tilde y = y \odot \operatorname{sign}(Ax) \text{ (CPR)},
+
+    then projects v onto the decoder's range by ``inner_steps`` optimizer steps on
+    :math:`\min_w \frac{1}{n}\|G(w; z) - v\|_2^2` (warm-started from the previous w, optimizer
+    state kept within the chunk), and sets :math:`x = G(w; z)`.
+
+    Args:
+        eta: image-space step size; default ``m / n`` (A A^T ~ (n/m) I for A with N(0, 1/m)
+            entries, so the step nearly projects onto {x : A x = y}).
+        inner_steps: optimizer steps per projection.
+        **kwargs: see :class:`ReconstructionModule`.
+    """
+
+    algorithm = "net-pgd"
+
+    def __init__(self, *args, eta: float | None = None, inner_steps: int = 10, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if inner_steps < 1:
+            raise DipLightningError(f"--model.inner_steps must be at least 1, got {inner_steps}")
+        self.eta = self.operator.m / self.operator.n if eta is None else eta
+        self.inner_steps = inner_steps
+
+    def decoder_estimates(self, chunk: Chunk) -> Tensor:
+        return chunk.estimate
+
+    def outer_step(self, chunk: Chunk) -> Tensor:
+        operator, x, y = self.operator, chunk.estimate, chunk.decoder_measurements
+        with torch.no_grad():
+            Ax = operator.A(x)  # noqa: N806
+            v = x - self.eta * operator.A_adjoint(Ax - operator.lift(y, Ax))
+        optimizer = self.optimizer()
+        for _ in range(self.inner_steps):
+            projection_loss = (self.prior(chunk.decoders) - v).pow(2).flatten(1).mean(1)
+            optimizer.zero_grad()
+            self.backward_sum(projection_loss)
+            optimizer.step()
+        with torch.no_grad():
+            chunk.estimate = self.prior(chunk.decoders)
+            return operator.data_loss(chunk.estimate, y)

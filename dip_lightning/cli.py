@@ -1,0 +1,69 @@
+"""The ``dip-lightning`` command: LightningCLI over the algorithms and datamodules."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from lightning.pytorch.cli import LightningCLI
+
+from dip_lightning.algorithms import ReconstructionModule
+from dip_lightning.data import ImageDataModule
+from dip_lightning.errors import DipLightningError
+
+TRAINER_DEFAULTS = {
+    "max_epochs": 1,  # the datamodule serves each chunk `iterations` times within one epoch
+    "num_sanity_val_steps": 0,
+    "enable_checkpointing": False,  # results are written per chunk by ResultsWriter instead
+    "inference_mode": False,  # validate/test fit decoders, so they need gradients
+    "use_distributed_sampler": False,  # the datamodule shards the images itself
+    "default_root_dir": "runs/default",
+    "logger": {
+        "class_path": "lightning.pytorch.loggers.WandbLogger",
+        "init_args": {"project": "dip-lightning", "offline": True},
+    },
+}
+
+
+class DipLightningCLI(LightningCLI):
+    """LightningCLI with the links between data and model that users should never type."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
+        parser.link_arguments("data.init_args.chunk_size", "model.init_args.chunk_size")
+        parser.link_arguments("model.init_args.iterations", "data.init_args.iterations")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        logger = config.trainer.logger
+        # the W&B run lives beside the results unless the user chose another folder
+        if getattr(logger, "class_path", "").endswith("WandbLogger") and not logger.init_args.get("save_dir"):
+            root = config.trainer.default_root_dir
+            os.makedirs(root, exist_ok=True)
+            logger.init_args.save_dir = root
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point. ``--debug`` (or ``DIP_LIGHTNING_DEBUG=1``) shows tracebacks of user errors."""
+    argv = list(sys.argv[1:] if args is None else args)
+    debug = "--debug" in argv or os.environ.get("DIP_LIGHTNING_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        DipLightningCLI(
+            ReconstructionModule,
+            ImageDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            trainer_defaults=TRAINER_DEFAULTS,
+            save_config_kwargs={"overwrite": True},
+            args=argv,
+        )
+    except DipLightningError as error:
+        if debug:
+            raise
+        print(f"dip-lightning: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

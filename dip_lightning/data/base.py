@@ -1,0 +1,183 @@
+"""Feeding images to the per-image reconstruction: selection, sharding, chunking, repetition."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from dip_lightning.errors import DipLightningError
+from dip_lightning.operators.base import ImageShape
+
+DATA_ENV_VAR = "DIP_LIGHTNING_DATA"
+
+
+def resolve_root(root: str | None) -> str:
+    """``root`` if given, else ``$DIP_LIGHTNING_DATA``, else ``./data``."""
+    return os.path.expanduser(root or os.environ.get(DATA_ENV_VAR) or "data")
+
+
+class ImageChunks(Dataset):
+    """Item k is the k-th chunk of selected images: ``{"index": (b,), "image": (b, C, H, W)}``.
+
+    The last chunk loaded is cached, because the sampler asks for each chunk once per outer
+    iteration and loading (decoding files, transforms) should happen once per chunk.
+    """
+
+    def __init__(self, images: Dataset, indices: Sequence[int], chunk_size: int) -> None:
+        self.images = images
+        self.chunks = [list(indices[i : i + chunk_size]) for i in range(0, len(indices), chunk_size)]
+        self._cached: tuple[int, dict[str, Tensor]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, k: int) -> dict[str, Tensor]:
+        if self._cached is None or self._cached[0] != k:
+            indices = self.chunks[k]
+            images = torch.stack([self.images[i] for i in indices])
+            self._cached = (k, {"index": torch.tensor(indices, dtype=torch.long), "image": images})
+        return self._cached[1]
+
+
+class RepeatChunks(Sampler[int]):
+    """Yields chunk 0 ``repeats`` times, then chunk 1 ``repeats`` times, and so on."""
+
+    def __init__(self, num_chunks: int, repeats: int) -> None:
+        self.num_chunks = num_chunks
+        self.repeats = repeats
+
+    def __iter__(self) -> Iterator[int]:
+        for k in range(self.num_chunks):
+            yield from [k] * self.repeats
+
+    def __len__(self) -> int:
+        return self.num_chunks * self.repeats
+
+
+class ImageDataModule(LightningDataModule):
+    """Base for the datasets: which images to reconstruct and how they reach the algorithm.
+
+    Subclasses provide ``image_shape`` and ``load_images()``: a dataset whose item ``i`` is
+    image ``i`` as a float tensor (C, H, W) in [0, 1]. The selection is ``indices`` (or every
+    image), truncated to the first ``num_images``. Each process takes every ``world_size``-th
+    selected image; its share is cut into chunks of ``chunk_size`` images reconstructed
+    together, and during ``fit`` each chunk is served ``iterations`` times in a row (one
+    training step per outer iteration).
+
+    Args:
+        root: data folder; defaults to ``$DIP_LIGHTNING_DATA``, then ``./data``.
+        indices: dataset indices to reconstruct (default: all).
+        num_images: keep only the first N of the selection.
+        chunk_size: images reconstructed at once per process.
+        iterations: outer iterations per chunk (the CLI links it to ``model.iterations``).
+        num_workers: DataLoader worker processes (loading is once per chunk, so 0 is fine).
+    """
+
+    name = "images"
+
+    def __init__(
+        self,
+        root: str | None = None,
+        indices: list[int] | None = None,
+        num_images: int | None = None,
+        chunk_size: int = 16,
+        iterations: int = 1,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if chunk_size < 1:
+            raise DipLightningError(f"--data.chunk_size must be a positive integer, got {chunk_size}")
+        if num_images is not None and num_images < 1:
+            raise DipLightningError(
+                f"--data.num_images {num_images} selects no image; pass a positive number"
+            )
+        if indices is not None:
+            if len(indices) == 0:
+                raise DipLightningError("--data.indices is empty; list at least one image, e.g. '[0, 1, 2]'")
+            if len(set(indices)) != len(indices):
+                raise DipLightningError(f"--data.indices {indices} repeats an index; list each image once")
+        self.root = resolve_root(root)
+        self.indices = indices
+        self.num_images = num_images
+        self.chunk_size = chunk_size
+        self.iterations = iterations
+        self.num_workers = num_workers
+        self.images: Dataset | None = None
+        self.selection: list[int] = []
+
+    @property
+    def image_shape(self) -> ImageShape:
+        raise NotImplementedError
+
+    def load_images(self) -> Dataset:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Name used in summaries, e.g. ``mnist-test``."""
+        return self.name
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.images is None:
+            self.images = self.load_images()
+            self.selection = self.select(len(self.images))
+            self.check_images(self.selection)
+
+    def select(self, dataset_size: int) -> list[int]:
+        """The selected dataset indices, validated against the dataset size."""
+        selection = list(range(dataset_size)) if self.indices is None else list(self.indices)
+        bad = [i for i in selection if not 0 <= i < dataset_size]
+        if bad:
+            raise DipLightningError(
+                f"index {bad[0]} is out of range: {self.describe()} has {dataset_size} images "
+                f"(valid indices 0..{dataset_size - 1}); fix --data.indices"
+            )
+        if self.num_images is not None:
+            selection = selection[: self.num_images]
+        if not selection:
+            raise DipLightningError(f"no image selected from {self.describe()} (it is empty)")
+        return selection
+
+    def check_images(self, indices: Sequence[int]) -> None:
+        """Fail early on images that are not finite or not in [0, 1]."""
+        for i in indices:
+            image = self.images[i]
+            if not torch.isfinite(image).all():
+                raise DipLightningError(
+                    f"image {i} of {self.describe()} contains NaN or Inf; fix or drop it (--data.indices)"
+                )
+            if image.min() < 0 or image.max() > 1:
+                raise DipLightningError(
+                    f"image {i} of {self.describe()} has values in [{image.min():.3g}, {image.max():.3g}]; "
+                    "pixels must lie in [0, 1]: rescale the data"
+                )
+
+    def shard(self) -> list[int]:
+        """This process's share of the selection: every world_size-th image from its rank."""
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        return self.selection[rank::world]
+
+    def _loader(self, repeats: int) -> DataLoader:
+        chunks = ImageChunks(self.images, self.shard(), self.chunk_size)
+        return DataLoader(
+            chunks,
+            batch_size=None,
+            sampler=RepeatChunks(len(chunks), repeats),
+            num_workers=self.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.iterations)
+
+    def val_dataloader(self) -> DataLoader | list:
+        # `fit` is the reconstruction itself: no extra validation pass after it
+        if self.trainer is not None and self.trainer.state.fn == "fit":
+            return []
+        return self._loader(1)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(1)

@@ -1,0 +1,62 @@
+"""Measurement operators: the forward model y = forward(x) and its linear part A, A^T."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from dip_lightning.errors import DipLightningError
+
+ImageShape = tuple[int, int, int]
+
+
+class Operator(nn.Module):
+    """A batched measurement model on images of shape (C, H, W).
+
+    Subclasses implement the linear part ``A`` (``(B, C, H, W) -> (B, m)``) and its adjoint
+    ``A_adjoint`` (``(B, m) -> (B, C, H, W)``). ``forward`` is the full measurement model
+    (``A`` itself for linear problems, ``|A x|`` for phase retrieval), and ``lift`` maps a
+    measurement back into the range of ``A`` given the current ``A x``, so that one gradient
+    step ``x - eta * A^T(A x - lift(y, A x))`` serves every problem.
+    """
+
+    def __init__(self, image_shape: ImageShape, num_measurements: int) -> None:
+        super().__init__()
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.n = math.prod(self.image_shape)
+        self.m = int(num_measurements)
+
+    def A(self, x: Tensor) -> Tensor:  # noqa: N802 (the operator's conventional name)
+        raise NotImplementedError
+
+    def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Noiseless measurements y = A(x), shape (B, m)."""
+        return self.A(x)
+
+    def lift(self, y: Tensor, Ax: Tensor) -> Tensor:  # noqa: N803
+        """The point in A's range that the measurement ``y`` asks ``A x`` to be (here: ``y``)."""
+        return y
+
+    def data_loss(self, x: Tensor, y: Tensor) -> Tensor:
+        """Per-image data fidelity ``mean_j (y_j - forward(x)_j)^2``, shape (B,)."""
+        return (self.forward(x) - y).pow(2).mean(dim=1)
+
+    def relative_residual(self, x: Tensor, y: Tensor) -> Tensor:
+        """Per-image ``||y - forward(x)|| / ||y||``, shape (B,)."""
+        return (self.forward(x) - y).norm(dim=1) / y.norm(dim=1).clamp_min(1e-12)
+
+
+def num_measurements(ratio: float, n: int, max_ratio: float, problem: str) -> int:
+    """m = round(ratio * n), validated against the problem's allowed range (0, max_ratio]."""
+    if not (0.0 < ratio <= max_ratio) or math.isnan(ratio):
+        upper = f"{max_ratio:g}"
+        raise DipLightningError(
+            f"compression ratio {ratio!r} is outside (0, {upper}] for {problem}; "
+            f"pass --model.ratio with a value in (0, {upper}], e.g. --model.ratio 0.25"
+        )
+    return max(1, round(ratio * n))

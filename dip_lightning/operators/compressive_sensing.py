@@ -1,0 +1,35 @@
+"""Linear compressive sensing with a dense Gaussian matrix."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from dip_lightning.operators.base import ImageShape, Operator, num_measurements
+from dip_lightning.seeding import generator
+import torch
+
+
+class CompressiveSensing(Operator):
+    """y = A x with A in R^{m x n}, entries i.i.d. N(0, 1/m), m = round(ratio * n).
+
+    The matrix is drawn on the CPU from ``seed`` (so every process and device builds the same
+    A) and is shared by all images: ``A(x) = x.flatten(1) @ A^T``, ``A_adjoint(y) = y @ A``.
+    With this scaling A A^T ~ (n/m) I, so ``eta = m/n`` makes the image-space step of Net-PGD an
+    approximate projection onto {x : A x = y}.
+    """
+
+    max_ratio = 1.0
+    problem = "compressive sensing"
+
+    def __init__(self, image_shape: ImageShape, ratio: float, seed: int = 0) -> None:
+        n = int(torch.Size(image_shape).numel())
+        super().__init__(image_shape, num_measurements(ratio, n, self.max_ratio, self.problem))
+        self.ratio = ratio
+        matrix = torch.randn(self.m, self.n, generator=generator(seed, stream=1)) / self.m**0.5
+        self.register_buffer("matrix", matrix, persistent=False)
+
+    def A(self, x: Tensor) -> Tensor:  # noqa: N802
+        return x.flatten(1) @ self.matrix.T
+
+    def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
+        return (y @ self.matrix).view(y.shape[0], *self.image_shape)
