@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from lightning.pytorch.cli import LightningCLI
 
 from dip_lightning.algorithms import ReconstructionModule
 from dip_lightning.data import ImageDataModule
 from dip_lightning.errors import DipLightningError
+
+# fit is the reconstruction itself, so the datamodule gives it no validation batches on purpose
+warnings.filterwarnings("ignore", message="Total length of .* across ranks is zero")
 
 TRAINER_DEFAULTS = {
     "max_epochs": 1,  # the datamodule serves each chunk `iterations` times within one epoch
@@ -37,17 +41,28 @@ class DipLightningCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         logger = config.trainer.logger
         # the W&B run lives beside the results unless the user chose another folder
-        if getattr(logger, "class_path", "").endswith("WandbLogger") and not logger.init_args.get("save_dir"):
+        if getattr(logger, "class_path", "").endswith("WandbLogger") and logger.init_args.get("save_dir") in (None, "", "."):
             root = config.trainer.default_root_dir
             os.makedirs(root, exist_ok=True)
             logger.init_args.save_dir = root
+
+
+def user_error(error: BaseException) -> DipLightningError | None:
+    """The DipLightningError behind ``error``, if any (jsonargparse wraps errors raised in __init__)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, DipLightningError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point. ``--debug`` (or ``DIP_LIGHTNING_DEBUG=1``) shows tracebacks of user errors."""
     argv = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in argv or os.environ.get("DIP_LIGHTNING_DEBUG") == "1"
-    argv = [a for a in argv if a != "--debug"]
+    sys.argv = [sys.argv[0]] + [a for a in argv if a != "--debug"]
     try:
         DipLightningCLI(
             ReconstructionModule,
@@ -55,13 +70,14 @@ def main(args: list[str] | None = None) -> None:
             subclass_mode_model=True,
             subclass_mode_data=True,
             trainer_defaults=TRAINER_DEFAULTS,
+            seed_everything_default=False,  # every random draw is seeded explicitly per image
             save_config_kwargs={"overwrite": True},
-            args=argv,
         )
-    except DipLightningError as error:
-        if debug:
+    except Exception as error:
+        reason = user_error(error)
+        if reason is None or debug:
             raise
-        print(f"dip-lightning: error: {error}", file=sys.stderr)
+        print(f"dip-lightning: error: {reason}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -54,9 +54,10 @@ class Chunk:
         """y for every decoder, (restarts * b, m)."""
         return self.per_decoder(self.measurements)
 
-    def combine(self, t: Tensor) -> Tensor:
-        """Average per-decoder images (restarts * b, ...) over the restarts: (b, ...)."""
-        return t.view(self.restarts, self.size, *t.shape[1:]).mean(0)
+    def combine(self, t: Tensor, how: str = "mean") -> Tensor:
+        """Per-decoder images (restarts * b, ...) -> per-image (b, ...): pixelwise mean or median."""
+        stacked = t.view(self.restarts, self.size, *t.shape[1:])
+        return stacked.median(0).values if how == "median" else stacked.mean(0)
 
 
 @dataclass
@@ -84,7 +85,7 @@ class ReconstructionModule(LightningModule):
 
     Chunks of images are reconstructed together by independent decoders (``restarts`` per
     image, see :class:`~dip_lightning.priors.DeepDecoder`); an image's reconstruction is the
-    mean of its decoders' outputs. During ``fit`` one ``training_step`` is one
+    pixelwise mean (or median) of its decoders' outputs. During ``fit`` one ``training_step`` is one
     outer iteration for the whole chunk; after ``iterations`` steps the chunk is finished, its
     per-image results are handed to the callbacks and the next chunk starts from fresh,
     seeded decoders. ``validate`` and ``test`` run the same reconstruction, a whole chunk per
@@ -99,8 +100,9 @@ class ReconstructionModule(LightningModule):
         iterations: outer iterations per image.
         channels: decoder channels [k_1, ..., k_L] (L-1 upsampling blocks).
         optimizer: optimizer of the decoder weights (a class path and its init args in config).
-        restarts: independently seeded decoders fitted per image; the reconstruction is their
-            mean, which averages out the different ways single decoders overfit few measurements.
+        restarts: independently seeded decoders fitted per image; the reconstruction combines
+            them, which averages out the different ways single decoders overfit few measurements.
+        combine: how restarts are combined: pixelwise ``mean`` or ``median``.
         seed: base seed of the measurement matrix and of every image's decoder.
     """
 
@@ -116,6 +118,7 @@ class ReconstructionModule(LightningModule):
         channels: list[int] = [25, 15, 10],  # noqa: B006 (jsonargparse needs a literal default)
         optimizer: OptimizerCallable = adam,
         restarts: int = 1,
+        combine: Literal["mean", "median"] = "mean",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -131,6 +134,7 @@ class ReconstructionModule(LightningModule):
         self.ratio = ratio
         self.iterations = iterations
         self.restarts = restarts
+        self.combine = combine
         self.operator = OPERATORS[problem](image_shape, ratio=ratio, seed=seed)
         self.prior = DeepDecoder(chunk_size * restarts, image_shape, channels, seed=seed)
         self.optimizer_factory = optimizer
@@ -191,7 +195,7 @@ class ReconstructionModule(LightningModule):
 
     def reconstruction(self, chunk: Chunk) -> Tensor:
         """The current reconstruction x_hat of the chunk, (b, C, H, W)."""
-        return chunk.combine(self.decoder_estimates(chunk))
+        return chunk.combine(self.decoder_estimates(chunk), self.combine)
 
     def outer_step(self, chunk: Chunk) -> Tensor:
         """One outer iteration for the whole chunk; returns the per-image loss (b,)."""
@@ -259,4 +263,4 @@ class ReconstructionModule(LightningModule):
     def describe(self) -> dict[str, Any]:
         """What the summary records about the method."""
         return {"algorithm": self.algorithm, "problem": self.problem, "ratio": self.ratio,
-                "num_measurements": self.operator.m, "iterations": self.iterations, "restarts": self.restarts}
+                "num_measurements": self.operator.m, "iterations": self.iterations, "restarts": self.restarts, "combine": self.combine}

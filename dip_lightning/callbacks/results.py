@@ -60,7 +60,8 @@ class ResultsWriter(Callback):
     - ``results.csv``: one row per image (index, nmse, psnr, ssim, residual, seconds, status),
       rewritten atomically after each chunk;
     - ``summary.json``: means and medians over the images, wall time, method and dataset;
-    - ``reconstructions.png``: the first ``max_grid_images`` targets above their reconstructions.
+    - ``reconstructions.png``: the first ``max_grid_images`` targets above their reconstructions;
+    - ``reconstructions.pt``: ``{"index": (N,), "reconstruction": (N, C, H, W)}``, sorted by index.
 
     With several processes, results are gathered and written by rank 0.
     """
@@ -69,10 +70,11 @@ class ResultsWriter(Callback):
         self.max_grid_images = max_grid_images
         self.rows: list[dict[str, Any]] = []
         self.gallery: list[tuple[int, Tensor, Tensor]] = []
+        self.reconstructions: dict[int, Tensor] = {}
         self.started = time.perf_counter()
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self.rows, self.gallery = [], []
+        self.rows, self.gallery, self.reconstructions = [], [], {}
         self.started = time.perf_counter()
 
     def output_dir(self, trainer: Trainer) -> Path:
@@ -85,6 +87,7 @@ class ResultsWriter(Callback):
         self.rows.extend(result.rows())
         for b, index in enumerate(result.index.tolist()):
             self.gallery.append((index, result.target[b], result.reconstruction[b]))
+            self.reconstructions[index] = result.reconstruction[b]
         self.gallery = sorted(self.gallery, key=lambda item: item[0])[: self.max_grid_images]
         if trainer.world_size == 1:
             write_csv(self.output_dir(trainer) / "results.csv", self.rows)
@@ -109,13 +112,14 @@ class ResultsWriter(Callback):
         self._finish(trainer, pl_module)
 
     def _finish(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        rows, gallery = self.rows, self.gallery
+        rows, gallery, reconstructions = self.rows, self.gallery, self.reconstructions
         if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
             gathered: list[Any] = [None] * trainer.world_size
-            dist.all_gather_object(gathered, (rows, gallery))
+            dist.all_gather_object(gathered, (rows, gallery, reconstructions))
             rows = [row for part in gathered for row in part[0]]
             gallery = sorted((g for part in gathered for g in part[1]), key=lambda g: g[0])
             gallery = gallery[: self.max_grid_images]
+            reconstructions = {i: x for part in gathered for i, x in part[2].items()}
         if not trainer.is_global_zero or not rows:
             return
         out = self.output_dir(trainer)
@@ -123,13 +127,18 @@ class ResultsWriter(Callback):
         summary = self.summary(trainer, pl_module, rows)
         write_atomically(out / "summary.json", lambda handle: json.dump(summary, handle, indent=2))
         targets = torch.stack([g[1] for g in gallery])
-        reconstructions = torch.stack([g[2] for g in gallery])
-        save_image(comparison_grid(targets, reconstructions), out / "reconstructions.png")
+        save_image(comparison_grid(targets, torch.stack([g[2] for g in gallery])), out / "reconstructions.png")
+        order = sorted(reconstructions)
+        torch.save(
+            {"index": torch.tensor(order), "reconstruction": torch.stack([reconstructions[i] for i in order])},
+            out / "reconstructions.pt",
+        )
         print(
             f"\n{summary['num_images']} images, nMSE mean {summary['nmse_mean']:.4g} "
             f"(median {summary['nmse_median']:.4g}), PSNR {summary['psnr_mean']:.2f} dB, "
             f"SSIM {summary['ssim_mean']:.3f}, {summary['wall_seconds']:.1f} s\n"
-            f"Results written to {out.resolve()}/ (results.csv, summary.json, reconstructions.png)",
+            f"Results written to {out.resolve()}/ (results.csv, summary.json, reconstructions.png, "
+            "reconstructions.pt)",
             flush=True,
         )
 

@@ -1,0 +1,36 @@
+"""Shared helpers for the tests: running reconstructions in-process and through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+
+from tests.conftest import REPO
+
+
+def fit(module: L.LightningModule, datamodule: L.LightningDataModule, root: Path, **trainer_kwargs):
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, inference_mode=False, use_distributed_sampler=False,
+        num_sanity_val_steps=0, default_root_dir=str(root), **trainer_kwargs,
+    )
+    trainer.fit(module, datamodule)
+    return read_results(root)
+
+
+def read_results(root: Path) -> dict[int, dict[str, str]]:
+    with open(root / "results.csv", newline="") as handle:
+        return {int(row["index"]): row for row in csv.DictReader(handle)}
+
+
+def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "dip_lightning.cli", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )

@@ -1,0 +1,107 @@
+"""End-to-end runs of the `dip-lightning` command on real MNIST digits and CelebA faces."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import cli, read_results
+
+QUICK = ["--trainer.enable_progress_bar", "false", "--model.iterations", "30", "--model.restarts", "1"]
+
+
+def test_fit_writes_results_summary_grid_and_offline_wandb_run(tmp_path, data_root):
+    out = tmp_path / "run"
+    done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
+               "--data.indices", "[3, 1, 4]", "--model.ratio", "0.3", *QUICK,
+               "--trainer.default_root_dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Results written to {out}" in done.stdout
+    rows = read_results(out)
+    assert sorted(rows) == [1, 3, 4]
+    assert set(rows[1]) >= {"index", "nmse", "psnr", "ssim", "residual", "seconds", "status"}
+    assert all(row["status"] == "ok" and 0 < float(row["nmse"]) < 1 for row in rows.values())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_images"] == 3 and summary["algorithm"] == "net-gd"
+    assert summary["ratio"] == 0.3 and summary["dataset"] == "mnist-test"
+    assert summary["nmse_mean"] == pytest.approx(np.mean([float(r["nmse"]) for r in rows.values()]))
+    assert {"nmse_median", "psnr_mean", "ssim_mean", "wall_seconds"} <= set(summary)
+    assert (out / "reconstructions.png").stat().st_size > 1000
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+
+
+def test_netpgd_with_csv_logger_and_two_chunks(tmp_path, data_root):
+    out = tmp_path / "pgd"
+    done = cli("fit", "--config", "configs/mnist_cs_netpgd.yaml", "--data.root", str(data_root),
+               "--data.num_images", "3", "--data.chunk_size", "2", *QUICK, "--model.inner_steps", "2",
+               "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
+               "--trainer.logger.save_dir", str(out), "--trainer.default_root_dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(read_results(out)) == [0, 1, 2]
+    metrics = next(out.glob("**/metrics.csv")).read_text()
+    assert "chunk/nmse" in metrics
+
+
+def test_test_subcommand_reconstructs_too(tmp_path, data_root):
+    out = tmp_path / "test"
+    done = cli("test", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
+               "--data.num_images", "2", *QUICK, "--trainer.logger", "false",
+               "--trainer.default_root_dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(read_results(out)) == [0, 1]
+
+
+def test_celeba_config_runs_on_the_plain_face_folder(tmp_path, data_root):
+    out = tmp_path / "celeba"
+    done = cli("fit", "--config", "configs/celeba_cs_netgd.yaml", "--data.root", str(data_root),
+               "--data.num_images", "2", *QUICK, "--trainer.logger", "false",
+               "--trainer.default_root_dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((out / "summary.json").read_text())["dataset"] == "celeba-test"
+
+
+def test_print_config_shows_linked_keys(data_root):
+    done = cli("fit", "--config", "configs/mnist_cs_netpgd.yaml", "--print_config")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "NetPGD" in done.stdout and "ratio:" in done.stdout and "inner_steps:" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--model.ratio", "1.5"], "ratio 1.5 is outside (0, 1]"),
+        (["--model.ratio", "0"], "ratio 0.0 is outside"),
+        (["--data.indices", "[0, 99999]"], "index 99999 is out of range"),
+        (["--data.indices", "[]"], "--data.indices is empty"),
+        (["--data.root", "/nonexistent/place"], "/nonexistent/place/MNIST/raw"),
+        (["--model.channels", "[25, 15, 10, 8, 4]"], "multiples of 16"),
+        (["--model.no_such_key", "1"], "no_such_key"),
+    ],
+)
+def test_bad_input_fails_fast_with_a_message_and_no_traceback(override, message, data_root, tmp_path):
+    args = ["fit", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
+            "--data.num_images", "2", "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)]
+    done = cli(*args, *override)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_nan_in_user_images_is_reported_before_reconstruction(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    image = np.full((28, 28), 0.5)
+    image[0, 0] = np.inf
+    np.save(folder / "x.npy", image)
+    done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--data", "dip_lightning.data.ImageFolderDataModule",
+               "--data.root", str(folder), "--data.image_size", "28", "--data.channels", "1",
+               "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path / "out"))
+    assert done.returncode != 0 and "NaN or Inf" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_debug_flag_shows_the_traceback(data_root, tmp_path):
+    done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--model.ratio", "2", "--debug",
+               "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path))
+    assert done.returncode != 0 and "Traceback" in done.stderr

@@ -1,0 +1,37 @@
+"""The reconstruction of an image depends only on that image, the seeds and the config."""
+
+import pytest
+import torch
+
+from dip_lightning.algorithms import NetGD, NetPGD
+from dip_lightning.data import MNISTDataModule
+from tests.helpers import fit
+
+CHUNK = list(range(20, 36))  # 16 test digits
+
+
+def sgd(params):
+    return torch.optim.SGD(params, lr=0.08, momentum=0.9)
+
+
+def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> dict[int, torch.Tensor]:
+    dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size, iterations=25)
+    model = algorithm(image_shape=dm.image_shape, chunk_size=chunk_size, ratio=0.25, iterations=25,
+                      optimizer=sgd, **kwargs)
+    rows = fit(model, dm, root)
+    saved = torch.load(root / "reconstructions.pt")
+    assert sorted(rows) == saved["index"].tolist() == sorted(indices)
+    return dict(zip(saved["index"].tolist(), saved["reconstruction"]))
+
+
+@pytest.mark.parametrize(("algorithm", "kwargs"), [(NetGD, {"restarts": 2}), (NetPGD, {"inner_steps": 3})])
+def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
+    target = 27
+    alone = reconstruct(algorithm, [target], 1, tmp_path / "alone", data_root, **kwargs)
+    chunk = reconstruct(algorithm, CHUNK, 16, tmp_path / "chunk", data_root, **kwargs)
+    moved = CHUNK[::-1][:5] + [target]  # another position, other neighbours, the second chunk
+    elsewhere = reconstruct(algorithm, moved, 4, tmp_path / "moved", data_root, **kwargs)
+    torch.testing.assert_close(chunk[target], alone[target], rtol=0, atol=1e-5)
+    torch.testing.assert_close(elsewhere[target], alone[target], rtol=0, atol=1e-5)
+    # and the test is not vacuous: the 25 iterations moved each image somewhere different
+    assert (chunk[20] - chunk[21]).abs().max() > 0.1
