@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import CompressiveSensing
+from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
 
 
 def test_adjointness_matches_inner_products():
@@ -48,3 +48,45 @@ def test_data_loss_and_residual_are_per_image():
     loss = op.data_loss(x, y_off)
     assert loss[0] == 0 and loss[2] == 0 and loss[1] > 0
     torch.testing.assert_close(op.relative_residual(x, y_off)[1], torch.tensor(0.5))
+
+
+def test_phase_retrieval_measures_magnitudes_and_ignores_global_sign():
+    op = PhaseRetrieval((1, 8, 8), ratio=2.0, seed=0)
+    assert op.m == 128  # ratios above 1 are allowed for phase retrieval
+    x = torch.randn(3, 1, 8, 8)
+    y = op(x)
+    assert torch.all(y >= 0)
+    torch.testing.assert_close(op(-x), y)
+    torch.testing.assert_close(y, op.A(x).abs())
+
+
+def test_phase_retrieval_step_is_the_gradient_of_the_magnitude_loss():
+    """(2/m) A^T(Ax - y sign(Ax)) == grad_x mean_j (|Ax|_j - y_j)^2, checked with autograd."""
+    op = PhaseRetrieval((1, 6, 6), ratio=1.5, seed=2).double()
+    x = torch.randn(4, 1, 6, 6, dtype=torch.float64, requires_grad=True)
+    y = op(torch.randn(4, 1, 6, 6, dtype=torch.float64))
+    (grad,) = torch.autograd.grad(op.data_loss(x, y).sum(), x)
+    Ax = op.A(x.detach())  # noqa: N806
+    torch.testing.assert_close(grad, 2 / op.m * op.A_adjoint(Ax - op.lift(y, Ax)))
+
+
+def test_spectral_estimate_points_towards_the_image_at_high_ratio(data_root):
+    from torchvision.datasets import MNIST
+    from torchvision.transforms.functional import to_tensor
+
+    from dip_lightning.metrics import normalized_mse
+
+    digits = MNIST(str(data_root), train=False)
+    x = torch.stack([to_tensor(digits[i][0]) for i in range(3)])
+    op = PhaseRetrieval((1, 28, 28), ratio=6.0, seed=0)
+    estimate = op.spectral_estimate(op(x))
+    assert torch.all(estimate.flatten(1).sum(1) > 0)  # sign chosen towards non-negative images
+    torch.testing.assert_close(estimate.flatten(1).norm(dim=1), op(x).norm(dim=1))
+    # a random direction of the same norm has nMSE ~ 2; the spectral one is clearly correlated
+    assert torch.all(normalized_mse(estimate, x) < 1.2)
+    assert torch.all(normalized_mse(estimate, x) < normalized_mse(-estimate, x))
+
+
+def test_phase_retrieval_ratio_must_be_positive():
+    with pytest.raises(DipLightningError, match=r"\(0, inf\)"):
+        PhaseRetrieval((1, 8, 8), ratio=0.0)

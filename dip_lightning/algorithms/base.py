@@ -14,11 +14,11 @@ from torch.optim import Optimizer
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.metrics import NormalizedMeanSquaredError, image_quality, normalized_mse
-from dip_lightning.operators import CompressiveSensing, ImageShape, Operator
+from dip_lightning.operators import CompressiveSensing, ImageShape, Operator, PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
 
-Problem = Literal["cs"]
-OPERATORS: dict[str, type[Operator]] = {"cs": CompressiveSensing}
+Problem = Literal["cs", "cpr"]
+OPERATORS: dict[str, type[Operator]] = {"cs": CompressiveSensing, "cpr": PhaseRetrieval}
 
 
 def adam(params) -> Optimizer:
@@ -95,14 +95,19 @@ class ReconstructionModule(LightningModule):
     Args:
         image_shape: (C, H, W) of the images (the CLI links it from the datamodule).
         chunk_size: decoders held at once (the CLI links it from ``data.chunk_size``).
-        problem: measurement model: ``cs`` (y = A x, Gaussian A).
-        ratio: compression ratio f = m / n.
+        problem: measurement model: ``cs`` (y = A x) or ``cpr`` (y = |A x|), Gaussian A.
+        ratio: compression ratio f = m / n (in (0, 1] for ``cs``; any positive value for ``cpr``).
         iterations: outer iterations per image.
         channels: decoder channels [k_1, ..., k_L] (L-1 upsampling blocks).
         optimizer: optimizer of the decoder weights (a class path and its init args in config).
         restarts: independently seeded decoders fitted per image; the reconstruction combines
             them, which averages out the different ways single decoders overfit few measurements.
-        combine: how restarts are combined: pixelwise ``mean`` or ``median``.
+        combine: how restarts are combined: pixelwise ``mean`` or ``median``, or ``best``: per
+            image the restart with the lowest data loss (measurements only, no ground truth).
+        initialization: ``random`` (the freshly seeded decoders, as the paper's code) or
+            ``spectral`` (phase retrieval: each decoder is first fitted for ``init_steps``
+            optimizer steps to the truncated spectral estimate of its image).
+        init_steps: optimizer steps of that fit.
         seed: base seed of the measurement matrix and of every image's decoder.
     """
 
@@ -118,7 +123,9 @@ class ReconstructionModule(LightningModule):
         channels: list[int] = [25, 15, 10],  # noqa: B006 (jsonargparse needs a literal default)
         optimizer: OptimizerCallable = adam,
         restarts: int = 1,
-        combine: Literal["mean", "median"] = "mean",
+        combine: Literal["mean", "median", "best"] = "mean",
+        initialization: Literal["random", "spectral"] = "random",
+        init_steps: int = 300,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -136,6 +143,13 @@ class ReconstructionModule(LightningModule):
         self.restarts = restarts
         self.combine = combine
         self.operator = OPERATORS[problem](image_shape, ratio=ratio, seed=seed)
+        if initialization == "spectral" and not hasattr(self.operator, "spectral_estimate"):
+            raise DipLightningError(
+                f"spectral initialization is defined for phase retrieval, not for {self.operator.problem}; "
+                "use --model.initialization random"
+            )
+        self.initialization = initialization
+        self.init_steps = init_steps
         self.prior = DeepDecoder(chunk_size * restarts, image_shape, channels, seed=seed)
         self.optimizer_factory = optimizer
         self.nmse_mean = NormalizedMeanSquaredError()
@@ -177,33 +191,58 @@ class ReconstructionModule(LightningModule):
             )
         restart = torch.arange(self.restarts).repeat_interleave(index.numel())
         self.prior.reset(index.repeat(self.restarts), restart)
-        optimizer = self.optimizer()
-        optimizer = getattr(optimizer, "optimizer", optimizer)
-        optimizer.state.clear()
+        self.clear_optimizer_state()
         with torch.no_grad():
             chunk = Chunk(index, target, self.operator(target), restarts=self.restarts)
-            chunk.estimate = self.initial_estimate(chunk)
+        if self.initialization == "spectral":
+            self.fit_prior_to(chunk, chunk.per_decoder(self.operator.spectral_estimate(chunk.measurements)))
+            self.clear_optimizer_state()
+        with torch.no_grad():
+            chunk.estimate = self.prior(chunk.decoders)
         return chunk
 
-    def initial_estimate(self, chunk: Chunk) -> Tensor:
-        """x_0 per decoder: the output of the freshly initialized decoders."""
-        return self.prior(chunk.decoders)
+    def clear_optimizer_state(self) -> None:
+        optimizer = self.optimizer()
+        getattr(optimizer, "optimizer", optimizer).state.clear()
+
+    def fit_prior_to(self, chunk: Chunk, images: Tensor, steps: int | None = None) -> Tensor:
+        """Optimizer steps on sum_b (1/n) ||G(w_b; z_b) - images_b||^2; returns the last per-decoder loss."""
+        optimizer = self.optimizer()
+        for _ in range(self.init_steps if steps is None else steps):
+            loss = (self.prior(chunk.decoders) - images).pow(2).flatten(1).mean(1)
+            optimizer.zero_grad()
+            self.backward_sum(loss)
+            optimizer.step()
+        return loss.detach()
 
     def decoder_estimates(self, chunk: Chunk) -> Tensor:
         """Every decoder's current image, (restarts * b, C, H, W)."""
         return self.prior(chunk.decoders)
 
     def reconstruction(self, chunk: Chunk) -> Tensor:
-        """The current reconstruction x_hat of the chunk, (b, C, H, W)."""
-        return chunk.combine(self.decoder_estimates(chunk), self.combine)
+        """The current reconstruction x_hat of the chunk, (b, C, H, W): its restarts combined."""
+        estimates = self.decoder_estimates(chunk)
+        if self.combine != "best":
+            return chunk.combine(estimates, self.combine)
+        loss = self.operator.data_loss(estimates, chunk.decoder_measurements).nan_to_num(torch.inf)
+        best = loss.view(chunk.restarts, chunk.size).argmin(0)
+        stacked = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])
+        return stacked[best, torch.arange(chunk.size, device=best.device)]
 
     def outer_step(self, chunk: Chunk) -> Tensor:
         """One outer iteration for the whole chunk; returns the per-image loss (b,)."""
         raise NotImplementedError
 
+    def resolve_sign(self, x_hat: Tensor, target: Tensor) -> Tensor:
+        """For sign-ambiguous problems, the one of +/- x_hat nearer the target (evaluation only)."""
+        if not self.operator.sign_ambiguous:
+            return x_hat
+        flip = normalized_mse(-x_hat, target) < normalized_mse(x_hat, target)
+        return torch.where(flip[:, None, None, None], -x_hat, x_hat)
+
     @torch.no_grad()
     def finish_chunk(self, chunk: Chunk) -> ChunkResult:
-        x_hat = self.reconstruction(chunk)
+        x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
         metrics = image_quality(x_hat, chunk.target)
         metrics["residual"] = self.operator.relative_residual(x_hat, chunk.measurements)
         finite = torch.isfinite(x_hat.flatten(1)).all(1) & torch.isfinite(metrics["nmse"])
@@ -235,7 +274,7 @@ class ReconstructionModule(LightningModule):
 
     def _log_progress(self, chunk: Chunk, loss: Tensor) -> None:
         with torch.no_grad():
-            nmse = normalized_mse(self.reconstruction(chunk), chunk.target)
+            nmse = normalized_mse(self.resolve_sign(self.reconstruction(chunk), chunk.target), chunk.target)
         self.log_dict(
             {"train/loss": loss.mean(), "train/nmse": nmse.mean(), "train/psnr": (-10 * torch.log10(
                 nmse * chunk.target.flatten(1).pow(2).mean(1))).mean()},
@@ -263,4 +302,5 @@ class ReconstructionModule(LightningModule):
     def describe(self) -> dict[str, Any]:
         """What the summary records about the method."""
         return {"algorithm": self.algorithm, "problem": self.problem, "ratio": self.ratio,
-                "num_measurements": self.operator.m, "iterations": self.iterations, "restarts": self.restarts, "combine": self.combine}
+                "num_measurements": self.operator.m, "iterations": self.iterations, "restarts": self.restarts, "combine": self.combine,
+                "initialization": self.initialization}

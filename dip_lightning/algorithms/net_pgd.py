@@ -48,12 +48,7 @@ class NetPGD(ReconstructionModule):
         with torch.no_grad():
             Ax = operator.A(x)  # noqa: N806
             v = x - self.eta * operator.A_adjoint(Ax - operator.lift(y, Ax))
-        optimizer = self.optimizer()
-        for _ in range(self.inner_steps):
-            projection_loss = (self.prior(chunk.decoders) - v).pow(2).flatten(1).mean(1)
-            optimizer.zero_grad()
-            self.backward_sum(projection_loss)
-            optimizer.step()
+        self.fit_prior_to(chunk, v, self.inner_steps)
         with torch.no_grad():
             chunk.estimate = self.prior(chunk.decoders)
             return operator.data_loss(chunk.estimate, y)

@@ -22,6 +22,8 @@ class Operator(nn.Module):
     step ``x - eta * A^T(A x - lift(y, A x))`` serves every problem.
     """
 
+    sign_ambiguous = False  # True where x and -x give the same measurements
+
     def __init__(self, image_shape: ImageShape, num_measurements: int) -> None:
         super().__init__()
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -54,9 +56,9 @@ class Operator(nn.Module):
 def num_measurements(ratio: float, n: int, max_ratio: float, problem: str) -> int:
     """m = round(ratio * n), validated against the problem's allowed range (0, max_ratio]."""
     if not (0.0 < ratio <= max_ratio) or math.isnan(ratio):
-        upper = f"{max_ratio:g}"
+        interval = f"(0, {max_ratio:g}]" if math.isfinite(max_ratio) else "(0, inf)"
         raise DipLightningError(
-            f"compression ratio {ratio!r} is outside (0, {upper}] for {problem}; "
-            f"pass --model.ratio with a value in (0, {upper}], e.g. --model.ratio 0.25"
+            f"compression ratio {ratio!r} is outside {interval} for {problem}; "
+            f"pass --model.ratio with a value in {interval}, e.g. --model.ratio 0.25"
         )
     return max(1, round(ratio * n))
