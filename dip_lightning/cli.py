@@ -8,6 +8,7 @@ import warnings
 
 from lightning.pytorch.cli import LightningCLI
 
+import dip_lightning.strategies  # noqa: F401 (registers --trainer.strategy ddp_independent)
 from dip_lightning.algorithms import ReconstructionModule
 from dip_lightning.data import ImageDataModule
 from dip_lightning.errors import DipLightningError

@@ -51,12 +51,30 @@ def test_missing_mnist_names_where_it_looked(tmp_path):
 
 def test_chunks_repeat_in_order_and_cover_each_image_once():
     images = [torch.full((1, 2, 2), float(i)) for i in range(10)]
-    chunks = ImageChunks(images, [7, 1, 4, 9, 2], chunk_size=2)
+    chunks = ImageChunks(images, [7, 1, 4, 9, 2], num_chunks=3, image_shape=(1, 2, 2))
     order = list(RepeatChunks(len(chunks), repeats=3))
     assert order == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     served = [chunks[k]["index"].tolist() for k in range(len(chunks))]
-    assert served == [[7, 1], [4, 9], [2]]
-    assert torch.equal(chunks[1]["image"][:, 0, 0, 0], torch.tensor([4.0, 9.0]))
+    assert sorted(sum(served, [])) == [1, 2, 4, 7, 9] and [len(c) for c in served] in ([2, 1, 2], [1, 2, 2], [2, 2, 1])
+    assert torch.equal(chunks[0]["image"][:, 0, 0, 0], torch.tensor([float(i) for i in served[0]]))
+    empty = ImageChunks(images, [3], num_chunks=2, image_shape=(1, 2, 2))
+    assert [empty[k]["image"].shape[0] for k in range(2)] in ([0, 1], [1, 0])
+
+
+def test_every_process_gets_the_same_number_of_chunks_and_each_image_once(data_root):
+    class FakeTrainer:
+        world_size = 2
+
+    seen = []
+    for rank in range(2):
+        dm = MNISTDataModule(root=str(data_root), indices=[4, 8, 15, 16, 23], chunk_size=2)
+        dm.setup()
+        FakeTrainer.global_rank = rank
+        dm.trainer = FakeTrainer()
+        assert dm.num_chunks() == 2
+        loader = dm.train_dataloader()
+        seen += [i for k in range(2) for i in loader.dataset[k]["index"].tolist()]
+    assert sorted(seen) == [4, 8, 15, 16, 23]
 
 
 def test_celeba_plain_folder_with_and_without_split_file(data_root, tmp_path):

@@ -180,6 +180,13 @@ class ReconstructionModule(LightningModule):
 
         return [ResultsWriter(), WandbMediaLogger()]
 
+    def on_fit_start(self) -> None:
+        if isinstance(self.trainer.strategy.model, torch.nn.parallel.DistributedDataParallel):
+            raise DipLightningError(
+                "plain DDP would average the gradients of different images across processes; "
+                "use --trainer.strategy ddp_independent for multi-process reconstruction"
+            )
+
     # ----------------------------------------------------------------------------- chunk life
     def begin_chunk(self, batch: dict[str, Tensor]) -> Chunk:
         """Fresh decoders and optimizer state for a new chunk; measure its images."""
@@ -260,6 +267,8 @@ class ReconstructionModule(LightningModule):
 
     # ----------------------------------------------------------------------------- Lightning
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        if batch["index"].numel() == 0:
+            return {}  # this process has fewer images than the others: keep in step, do nothing
         if self.chunk is None:
             self.chunk = self.begin_chunk(batch)
         chunk = self.chunk
@@ -282,6 +291,8 @@ class ReconstructionModule(LightningModule):
         )
 
     def _reconstruct(self, batch: dict[str, Tensor]) -> dict[str, Any]:
+        if batch["index"].numel() == 0:
+            return {}
         with torch.enable_grad():
             chunk = self.begin_chunk(batch)
             for _ in range(self.iterations):
@@ -296,7 +307,7 @@ class ReconstructionModule(LightningModule):
         return self._reconstruct(batch)
 
     def on_train_epoch_end(self) -> None:
-        self.log("nmse_mean", self.nmse_mean.compute(), sync_dist=False)
+        self.log("nmse_mean", self.nmse_mean.compute(), sync_dist=False)  # compute() syncs processes
         self.nmse_mean.reset()
 
     def describe(self) -> dict[str, Any]:

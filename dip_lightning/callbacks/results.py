@@ -1,4 +1,4 @@
-"""Writes a run's results: per-image CSV (as chunks finish), summary JSON and an image grid."""
+"""Writes a run's results as chunks finish, resumes interrupted runs, and summarizes at the end."""
 
 from __future__ import annotations
 
@@ -12,22 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from dip_lightning.algorithms.base import ChunkResult
+from dip_lightning.errors import DipLightningError
 
 COLUMNS = ["index", "nmse", "psnr", "ssim", "residual", "seconds", "status"]
+FLOAT_COLUMNS = ["nmse", "psnr", "ssim", "residual", "seconds"]
 
 
-def write_atomically(path: Path, write) -> None:
+def write_atomically(path: Path, write, mode: str = "w") -> None:
     """Write through a temporary file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", newline="") as handle:
+        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as handle:
             write(handle)
         os.replace(tmp, path)
     except BaseException:
@@ -44,6 +45,12 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     write_atomically(path, write)
 
 
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [{**row, "index": int(row["index"]), **{k: float(row[k]) for k in FLOAT_COLUMNS}} for row in rows]
+
+
 def comparison_grid(targets: Tensor, reconstructions: Tensor, per_row: int = 8) -> Tensor:
     """Rows of up to ``per_row`` targets, each row followed by the matching reconstructions."""
     rows = []
@@ -55,42 +62,64 @@ def comparison_grid(targets: Tensor, reconstructions: Tensor, per_row: int = 8) 
 
 
 class ResultsWriter(Callback):
-    """Collects every finished chunk and writes into ``trainer.default_root_dir``:
+    """Writes a run's results into ``trainer.default_root_dir``, every process its own chunks:
 
-    - ``results.csv``: one row per image (index, nmse, psnr, ssim, residual, seconds, status),
-      rewritten atomically after each chunk;
-    - ``summary.json``: means and medians over the images, wall time, method and dataset;
-    - ``reconstructions.png``: the first ``max_grid_images`` targets above their reconstructions;
-    - ``reconstructions.pt``: ``{"index": (N,), "reconstruction": (N, C, H, W)}``, sorted by index.
+    - ``chunks/chunk-<first index>.csv`` and ``.pt`` as each chunk finishes (rows; indices,
+      targets and reconstructions), and after each, ``results.csv`` rebuilt atomically from all
+      chunks so far: one row per image (index, nmse, psnr, ssim, residual, seconds, status);
+    - at the end (rank 0, after every process finished): ``results.csv``, ``summary.json``
+      (means and medians, wall time, method, dataset), ``reconstructions.pt``
+      (``{"index": (N,), "reconstruction": (N, C, H, W)}``) and ``reconstructions.png`` (the
+      first ``max_grid_images`` targets above their reconstructions).
 
-    With several processes, results are gathered and written by rank 0.
+    A run started again in the same folder resumes: it keeps the chunks already there and skips
+    their images (the datamodule is told through ``exclude``), provided the method and dataset
+    are the same (``chunks/run.json``); otherwise it stops with an error before any work.
     """
 
     def __init__(self, max_grid_images: int = 32) -> None:
         self.max_grid_images = max_grid_images
-        self.rows: list[dict[str, Any]] = []
-        self.gallery: list[tuple[int, Tensor, Tensor]] = []
-        self.reconstructions: dict[int, Tensor] = {}
         self.started = time.perf_counter()
+
+    def chunk_dir(self, trainer: Trainer) -> Path:
+        return Path(trainer.default_root_dir) / "chunks"
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self.rows, self.gallery, self.reconstructions = [], [], {}
         self.started = time.perf_counter()
+        chunks = self.chunk_dir(trainer)
+        run = {"dataset": getattr(trainer.datamodule, "describe", lambda: None)(),
+               **{k: v for k, v in pl_module.hparams.items() if k != "chunk_size"}}
+        run = json.loads(json.dumps(run, default=str))
+        saved = chunks / "run.json"
+        if saved.is_file():
+            previous = json.loads(saved.read_text())
+            if previous != run:
+                changed = sorted(k for k in run.keys() | previous.keys() if run.get(k) != previous.get(k))
+                raise DipLightningError(
+                    f"{chunks.parent} holds results of another configuration (differs in: "
+                    f"{', '.join(changed)}); choose another --trainer.default_root_dir, or delete "
+                    f"{chunks} to start over"
+                )
+        if trainer.is_global_zero:
+            write_atomically(saved, lambda handle: json.dump(run, handle, indent=2))
+        trainer.strategy.barrier()
+        finished = {row["index"] for row in self.rows(trainer)}
+        if finished and hasattr(trainer.datamodule, "exclude"):
+            trainer.datamodule.exclude(finished)
 
-    def output_dir(self, trainer: Trainer) -> Path:
-        return Path(trainer.default_root_dir)
+    def rows(self, trainer: Trainer) -> list[dict[str, Any]]:
+        return [row for part in sorted(self.chunk_dir(trainer).glob("chunk-*.csv")) for row in read_csv(part)]
 
     def _collect(self, trainer: Trainer, outputs: Any) -> None:
         if not isinstance(outputs, dict) or "chunk" not in outputs:
             return
         result: ChunkResult = outputs["chunk"]
-        self.rows.extend(result.rows())
-        for b, index in enumerate(result.index.tolist()):
-            self.gallery.append((index, result.target[b], result.reconstruction[b]))
-            self.reconstructions[index] = result.reconstruction[b]
-        self.gallery = sorted(self.gallery, key=lambda item: item[0])[: self.max_grid_images]
-        if trainer.world_size == 1:
-            write_csv(self.output_dir(trainer) / "results.csv", self.rows)
+        name = f"chunk-{int(result.index.min()):09d}"
+        chunks = self.chunk_dir(trainer)
+        payload = {"index": result.index, "target": result.target, "reconstruction": result.reconstruction}
+        write_atomically(chunks / f"{name}.pt", lambda handle: torch.save(payload, handle), mode="wb")
+        write_csv(chunks / f"{name}.csv", result.rows())  # the .csv marks the chunk finished
+        write_csv(Path(trainer.default_root_dir) / "results.csv", self.rows(trainer))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._collect(trainer, outputs)
@@ -112,27 +141,24 @@ class ResultsWriter(Callback):
         self._finish(trainer, pl_module)
 
     def _finish(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        rows, gallery, reconstructions = self.rows, self.gallery, self.reconstructions
-        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
-            gathered: list[Any] = [None] * trainer.world_size
-            dist.all_gather_object(gathered, (rows, gallery, reconstructions))
-            rows = [row for part in gathered for row in part[0]]
-            gallery = sorted((g for part in gathered for g in part[1]), key=lambda g: g[0])
-            gallery = gallery[: self.max_grid_images]
-            reconstructions = {i: x for part in gathered for i, x in part[2].items()}
-        if not trainer.is_global_zero or not rows:
+        trainer.strategy.barrier()  # every process has written its chunks
+        if not trainer.is_global_zero:
             return
-        out = self.output_dir(trainer)
+        out = Path(trainer.default_root_dir)
+        rows = self.rows(trainer)
+        if not rows:
+            return
         write_csv(out / "results.csv", rows)
         summary = self.summary(trainer, pl_module, rows)
         write_atomically(out / "summary.json", lambda handle: json.dump(summary, handle, indent=2))
-        targets = torch.stack([g[1] for g in gallery])
-        save_image(comparison_grid(targets, torch.stack([g[2] for g in gallery])), out / "reconstructions.png")
-        order = sorted(reconstructions)
-        torch.save(
-            {"index": torch.tensor(order), "reconstruction": torch.stack([reconstructions[i] for i in order])},
-            out / "reconstructions.pt",
-        )
+        parts = [torch.load(p) for p in sorted(self.chunk_dir(trainer).glob("chunk-*.pt"))]
+        index = torch.cat([p["index"] for p in parts])
+        order = index.argsort()
+        reconstructions = torch.cat([p["reconstruction"] for p in parts])[order]
+        torch.save({"index": index[order], "reconstruction": reconstructions}, out / "reconstructions.pt")
+        shown = order[: self.max_grid_images]
+        targets = torch.cat([p["target"] for p in parts])[shown]
+        save_image(comparison_grid(targets, reconstructions[: self.max_grid_images]), out / "reconstructions.png")
         print(
             f"\n{summary['num_images']} images, nMSE mean {summary['nmse_mean']:.4g} "
             f"(median {summary['nmse_median']:.4g}), PSNR {summary['psnr_mean']:.2f} dB, "
@@ -159,6 +185,7 @@ class ResultsWriter(Callback):
             "ssim_mean": mean("ssim"),
             "residual_mean": mean("residual"),
             "wall_seconds": time.perf_counter() - self.started,
+            "image_seconds_total": sum(row["seconds"] for row in rows),
             "dataset": datamodule.describe() if hasattr(datamodule, "describe") else None,
             "num_processes": trainer.world_size,
             **pl_module.describe(),

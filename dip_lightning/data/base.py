@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence
 
@@ -22,15 +23,19 @@ def resolve_root(root: str | None) -> str:
 
 
 class ImageChunks(Dataset):
-    """Item k is the k-th chunk of selected images: ``{"index": (b,), "image": (b, C, H, W)}``.
+    """Item k is the k-th chunk of the given images: ``{"index": (b,), "image": (b, C, H, W)}``.
 
-    The last chunk loaded is cached, because the sampler asks for each chunk once per outer
-    iteration and loading (decoding files, transforms) should happen once per chunk.
+    ``indices`` are cut into ``num_chunks`` consecutive chunks of nearly equal size (some empty
+    when there are fewer images than chunks). The last chunk loaded is cached, because the
+    sampler asks for each chunk once per outer iteration and loading (decoding files,
+    transforms) should happen once per chunk.
     """
 
-    def __init__(self, images: Dataset, indices: Sequence[int], chunk_size: int) -> None:
+    def __init__(self, images: Dataset, indices: Sequence[int], num_chunks: int, image_shape: ImageShape) -> None:
         self.images = images
-        self.chunks = [list(indices[i : i + chunk_size]) for i in range(0, len(indices), chunk_size)]
+        self.image_shape = image_shape
+        bounds = [round(k * len(indices) / num_chunks) for k in range(num_chunks + 1)] if num_chunks else [0]
+        self.chunks = [list(indices[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
         self._cached: tuple[int, dict[str, Tensor]] | None = None
 
     def __len__(self) -> int:
@@ -39,7 +44,7 @@ class ImageChunks(Dataset):
     def __getitem__(self, k: int) -> dict[str, Tensor]:
         if self._cached is None or self._cached[0] != k:
             indices = self.chunks[k]
-            images = torch.stack([self.images[i] for i in indices])
+            images = torch.stack([self.images[i] for i in indices]) if indices else torch.empty(0, *self.image_shape)
             self._cached = (k, {"index": torch.tensor(indices, dtype=torch.long), "image": images})
         return self._cached[1]
 
@@ -65,9 +70,10 @@ class ImageDataModule(LightningDataModule):
     Subclasses provide ``image_shape`` and ``load_images()``: a dataset whose item ``i`` is
     image ``i`` as a float tensor (C, H, W) in [0, 1]. The selection is ``indices`` (or every
     image), truncated to the first ``num_images``. Each process takes every ``world_size``-th
-    selected image; its share is cut into chunks of ``chunk_size`` images reconstructed
-    together, and during ``fit`` each chunk is served ``iterations`` times in a row (one
-    training step per outer iteration).
+    selected image; its share is cut into the fewest chunks of at most ``chunk_size`` images
+    (nearly equal in size, equally many on every process) reconstructed together, and during
+    ``fit`` each chunk is served ``iterations`` times in a row (one training step per outer
+    iteration).
 
     Args:
         root: data folder; defaults to ``$DIP_LIGHTNING_DATA``, then ``./data``.
@@ -109,6 +115,7 @@ class ImageDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.images: Dataset | None = None
         self.selection: list[int] = []
+        self.excluded: set[int] = set()
 
     @property
     def image_shape(self) -> ImageShape:
@@ -156,13 +163,26 @@ class ImageDataModule(LightningDataModule):
                     "pixels must lie in [0, 1]: rescale the data"
                 )
 
+    def exclude(self, indices: set[int]) -> None:
+        """Leave out these images (already reconstructed by an interrupted run being resumed)."""
+        self.excluded = set(indices)
+
+    def remaining(self) -> list[int]:
+        return [i for i in self.selection if i not in self.excluded]
+
     def shard(self) -> list[int]:
-        """This process's share of the selection: every world_size-th image from its rank."""
+        """This process's share of the remaining images: every world_size-th one from its rank."""
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        return self.selection[rank::world]
+        return self.remaining()[rank::world]
+
+    def num_chunks(self) -> int:
+        """Chunks per process: the same on every process, because Lightning exchanges a message
+        between processes at every training step, so they must all take the same number."""
+        world = self.trainer.world_size if self.trainer else 1
+        return math.ceil(math.ceil(len(self.remaining()) / world) / self.chunk_size)
 
     def _loader(self, repeats: int) -> DataLoader:
-        chunks = ImageChunks(self.images, self.shard(), self.chunk_size)
+        chunks = ImageChunks(self.images, self.shard(), self.num_chunks(), self.image_shape)
         return DataLoader(
             chunks,
             batch_size=None,

@@ -14,6 +14,10 @@ class CompressiveSensing(Operator):
 
     The matrix is drawn on the CPU from ``seed`` (so every process and device builds the same
     A) and is shared by all images: ``A(x) = x.flatten(1) @ A^T``, ``A_adjoint(y) = y @ A``.
+    Both products are accumulated in float64 and rounded back to the input's precision: BLAS
+    picks different float32 kernels for different batch sizes, which would make an image's
+    measurements (and, amplified over thousands of iterations, its reconstruction) depend on
+    how many other images share its chunk.
     With this scaling A A^T ~ (n/m) I, so ``eta = m/n`` makes the image-space step of Net-PGD an
     approximate projection onto {x : A x = y}.
     """
@@ -25,11 +29,18 @@ class CompressiveSensing(Operator):
         n = int(torch.Size(image_shape).numel())
         super().__init__(image_shape, num_measurements(ratio, n, self.max_ratio, self.problem))
         self.ratio = ratio
-        matrix = torch.randn(self.m, self.n, generator=generator(seed, stream=1)) / self.m**0.5
-        self.register_buffer("matrix", matrix, persistent=False)
+        matrix = torch.randn(self.m, self.n, generator=generator(seed, stream=1), dtype=torch.float64)
+        self.register_buffer("matrix", matrix / self.m**0.5, persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        # keep the matrix in float64 when the module is cast (e.g. .float(), .half())
+        matrix = self.matrix
+        super()._apply(fn, recurse)
+        self.matrix = matrix.to(device=self.matrix.device)
+        return self
 
     def A(self, x: Tensor) -> Tensor:  # noqa: N802
-        return x.flatten(1) @ self.matrix.T
+        return (x.flatten(1).double() @ self.matrix.T).to(x.dtype)
 
     def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
-        return (y @ self.matrix).view(y.shape[0], *self.image_shape)
+        return (y.double() @ self.matrix).to(y.dtype).view(y.shape[0], *self.image_shape)

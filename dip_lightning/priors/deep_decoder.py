@@ -108,7 +108,7 @@ class DeepDecoder(nn.Module):
             h = conv1x1(weight[:b], h).relu()
             h = channel_norm(h, gain[:b], bias[:b])
             h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
-        return torch.sigmoid(conv1x1(self.weights[-1][:b], h))
+        return exact_sigmoid(conv1x1(self.weights[-1][:b], h))
 
 
 def conv1x1(weight: Tensor, h: Tensor) -> Tensor:
@@ -120,4 +120,15 @@ def conv1x1(weight: Tensor, h: Tensor) -> Tensor:
 def channel_norm(h: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
     """Normalize each channel of each image over its own pixels, then scale by gain, add bias."""
     var, mean = torch.var_mean(h, dim=(2, 3), keepdim=True, correction=0)
-    return (h - mean) * torch.rsqrt(var + NORM_EPS) * gain[:, :, None, None] + bias[:, :, None, None]
+    inv_std = torch.rsqrt(var.double() + NORM_EPS).to(h.dtype)  # float64: see exact_sigmoid
+    return (h - mean) * inv_std * gain[:, :, None, None] + bias[:, :, None, None]
+
+
+def exact_sigmoid(h: Tensor) -> Tensor:
+    """Sigmoid evaluated in float64 and rounded back.
+
+    PyTorch's float32 sigmoid takes different vectorized paths for tensors of different sizes,
+    so one image alone and the same image in a chunk would differ in the last bit, and the
+    difference grows over thousands of iterations. Rounded from float64, they agree.
+    """
+    return torch.sigmoid(h.double()).to(h.dtype)

@@ -1,0 +1,99 @@
+"""Multi-process runs, kill-and-resume, and divergence flagging."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from dip_lightning.algorithms import NetGD
+from tests.conftest import REPO
+from tests.helpers import cli, read_results
+
+INDICES = "[4, 8, 15, 16, 23]"  # five images: an uneven split over 2 processes and over chunks of 2
+
+
+def run_args(data_root, out, *extra):
+    return ["fit", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
+            "--data.indices", INDICES, "--data.chunk_size", "2", "--model.restarts", "1",
+            "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+            "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(out), *extra]
+
+
+def test_two_processes_give_each_image_once_and_the_same_results(tmp_path, data_root):
+    single = cli(*run_args(data_root, tmp_path / "one", "--model.iterations", "40"))
+    assert single.returncode == 0, single.stderr[-3000:]
+    double = cli(*run_args(data_root, tmp_path / "two", "--model.iterations", "40",
+                           "--trainer.devices", "2", "--trainer.strategy", "ddp_independent"))
+    assert double.returncode == 0, double.stderr[-3000:]
+    one, two = read_results(tmp_path / "one"), read_results(tmp_path / "two")
+    assert sorted(two) == sorted(one) == [4, 8, 15, 16, 23]
+    with open(tmp_path / "two" / "results.csv") as handle:
+        assert len(handle.read().strip().splitlines()) == 1 + 5  # header + each image once
+    for index in one:
+        for key in ("nmse", "psnr", "residual"):
+            assert float(two[index][key]) == pytest.approx(float(one[index][key]), rel=1e-5, abs=1e-5)
+    a = torch.load(tmp_path / "one" / "reconstructions.pt")
+    b = torch.load(tmp_path / "two" / "reconstructions.pt")
+    assert torch.equal(a["index"], b["index"])
+    torch.testing.assert_close(b["reconstruction"], a["reconstruction"], rtol=0, atol=1e-5)
+    assert json.loads((tmp_path / "two" / "summary.json").read_text())["num_processes"] == 2
+
+
+def test_plain_ddp_is_refused_because_it_would_mix_gradients(tmp_path, data_root):
+    done = cli(*run_args(data_root, tmp_path, "--model.iterations", "5", "--trainer.devices", "2",
+                         "--trainer.strategy", "ddp"))
+    assert done.returncode != 0
+    assert "ddp_independent" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_killed_run_resumes_without_losing_or_repeating_images(tmp_path, data_root):
+    args = run_args(data_root, tmp_path / "killed", "--model.iterations", "600")
+    reference = cli(*run_args(data_root, tmp_path / "whole", "--model.iterations", "600"))
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONWARNINGS": "ignore"}
+    process = subprocess.Popen([sys.executable, "-m", "dip_lightning.cli", *args], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunks = tmp_path / "killed" / "chunks"
+    deadline = time.time() + 300
+    while not list(chunks.glob("chunk-*.csv")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # a crash: no clean-up of any kind
+    process.wait()
+    finished_first = {p.name: p.stat().st_mtime_ns for p in chunks.glob("chunk-*.csv")}
+    assert 0 < len(finished_first) < 3, "the kill should land after the first of three chunks"
+    assert 0 < len(read_results(tmp_path / "killed")) < 5  # results.csv already holds them
+
+    resumed = cli(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for name, mtime in finished_first.items():  # kept, not recomputed
+        assert (chunks / name).stat().st_mtime_ns == mtime
+    whole, killed = read_results(tmp_path / "whole"), read_results(tmp_path / "killed")
+    assert sorted(killed) == sorted(whole) == [4, 8, 15, 16, 23]
+    for index in whole:
+        assert float(killed[index]["nmse"]) == pytest.approx(float(whole[index]["nmse"]), rel=1e-5)
+
+
+def test_resuming_with_another_configuration_is_refused(tmp_path, data_root):
+    first = cli(*run_args(data_root, tmp_path, "--model.iterations", "5"))
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = cli(*run_args(data_root, tmp_path, "--model.iterations", "5", "--model.ratio", "0.1"))
+    assert second.returncode != 0 and "ratio" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_diverged_image_is_flagged_and_spares_its_chunk_mates():
+    model = NetGD(image_shape=(1, 28, 28), chunk_size=3, ratio=0.3, iterations=1)
+    target = torch.rand(3, 1, 28, 28)
+    chunk = model.begin_chunk({"index": torch.tensor([0, 1, 2]), "image": target})
+    with torch.no_grad():
+        model.prior.weights[0][1].fill_(float("nan"))  # decoder of image 1 blows up
+    model.outer_step(chunk)
+    result = model.finish_chunk(chunk)
+    assert result.status == ["ok", "diverged", "ok"]
+    assert torch.isfinite(result.metrics["nmse"][[0, 2]]).all()
+    assert torch.isfinite(result.reconstruction[[0, 2]]).all()
