@@ -105,3 +105,22 @@ def test_debug_flag_shows_the_traceback(data_root, tmp_path):
     done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--model.ratio", "2", "--debug",
                "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path))
     assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+@pytest.mark.parametrize("config", ["configs/mnist_cpr_netgd.yaml", "configs/mnist_cpr_netpgd.yaml"])
+def test_phase_retrieval_runs_with_ratio_above_one_and_spectral_start(config, tmp_path, data_root):
+    out = tmp_path / "cpr"
+    done = cli("fit", "--config", config, "--data.root", str(data_root), "--data.num_images", "2",
+               *QUICK, "--model.ratio", "2.0", "--model.initialization", "spectral", "--model.init_steps", "20",
+               "--trainer.logger", "false", "--trainer.default_root_dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problem"] == "cpr" and summary["num_measurements"] == 2 * 784
+    assert summary["initialization"] == "spectral" and summary["num_images"] == 2
+
+
+def test_spectral_initialization_is_refused_for_compressive_sensing(tmp_path, data_root):
+    done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
+               "--model.initialization", "spectral", "--trainer.logger", "false",
+               "--trainer.default_root_dir", str(tmp_path))
+    assert done.returncode == 2 and "phase retrieval" in done.stderr and "Traceback" not in done.stderr

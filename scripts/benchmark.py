@@ -1,0 +1,154 @@
+"""Throughput of batched reconstruction versus one image at a time (the authors' way).
+
+Example (the README's CPU table)::
+
+    python scripts/benchmark.py --config configs/mnist_cs_netgd.yaml --chunk-sizes 1,16,64 \
+        --iterations 200 --data-root ../shared/data --out runs/benchmark/mnist_cs_netgd.json
+
+For each chunk size B, B images are reconstructed together (``batched``); then the same
+images are reconstructed one after another with a chunk of one (``loop``, at most
+``--loop-images`` of them, timed per image). Both use the config as resolved by the real CLI
+(restarts, optimizer, ...) with the same number of iterations, and go through the algorithm's
+own chunk methods (``begin_chunk``, ``outer_step``, ``finish_chunk``), without the Trainer.
+Each measurement runs in a fresh process, so the peak memory is its own: peak resident memory
+on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU. Writes a JSON list of records and a
+markdown table beside it (``.md``), and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def build(config: str, chunk_size: int, iterations: int, data_root: str | None, extra: list[str]):
+    """The model and datamodule exactly as ``dip-lightning fit --config ...`` would build them."""
+    from dip_lightning.algorithms import ReconstructionModule
+    from dip_lightning.cli import DipLightningCLI
+    from dip_lightning.data import ImageDataModule
+
+    args = ["--config", config, "--data.chunk_size", str(chunk_size), "--model.iterations", str(iterations),
+            "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    args += ["--data.root", data_root] if data_root else []
+    cli = DipLightningCLI(ReconstructionModule, ImageDataModule, subclass_mode_model=True,
+                          subclass_mode_data=True, run=False, args=args + extra, save_config_callback=None)
+    return cli.model, cli.datamodule
+
+
+def measure(mode: str, chunk_size: int, num_images: int, args: argparse.Namespace, extra: list[str]) -> dict:
+    device = torch.device(args.device)
+    per_chunk = chunk_size if mode == "batched" else 1
+    model, datamodule = build(args.config, per_chunk, args.iterations, args.data_root, extra)
+    datamodule.setup("fit")
+    indices = datamodule.selection[:num_images]
+    if len(indices) < num_images:
+        sys.exit(f"the config selects {len(indices)} images, fewer than {num_images}: pass --data.num_images")
+    model = model.to(device)
+    model.optimizer()  # the optimizer is built outside the timed region
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    nmse, step_seconds = [], 0.0
+    started = time.perf_counter()
+    for start in range(0, len(indices), per_chunk):
+        chunk_indices = indices[start : start + per_chunk]
+        batch = {"index": torch.tensor(chunk_indices),
+                 "image": torch.stack([datamodule.images[i] for i in chunk_indices]).to(device)}
+        with torch.enable_grad():
+            chunk = model.begin_chunk(batch)
+            synchronize()
+            steps_started = time.perf_counter()
+            for _ in range(args.iterations):
+                model.outer_step(chunk)
+            synchronize()
+            step_seconds += time.perf_counter() - steps_started
+        nmse += model.finish_chunk(chunk).metrics["nmse"].tolist()
+    synchronize()
+    seconds = time.perf_counter() - started
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "mode": mode,
+        "chunk_size": chunk_size,
+        "num_images": len(indices),
+        "iterations": args.iterations,
+        "images_per_second": len(indices) / seconds,
+        "seconds_per_iteration": step_seconds / (args.iterations * -(-len(indices) // per_chunk)),
+        "peak_memory_mb": peak_mb,
+        "nmse_mean": sum(nmse) / len(nmse),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "config": args.config,
+        "restarts": model.restarts,
+        "algorithm": model.algorithm,
+    }
+
+
+def table(records: list[dict]) -> str:
+    lines = ["| mode | chunk | images | images/s | s / outer iteration | peak memory (MB) | nMSE mean | speed-up vs loop |",
+             "|---|---|---|---|---|---|---|---|"]
+    loop = {r["chunk_size"]: r["images_per_second"] for r in records if r["mode"] == "loop"}
+    for r in records:
+        speedup = r["images_per_second"] / loop[r["chunk_size"]] if r["chunk_size"] in loop else float("nan")
+        lines.append(
+            f"| {r['mode']} | {r['chunk_size']} | {r['num_images']} | {r['images_per_second']:.3f} | "
+            f"{r['seconds_per_iteration'] * 1e3:.2f} ms | {r['peak_memory_mb']:.0f} | {r['nmse_mean']:.4f} | "
+            f"{speedup:.1f}x |"
+        )
+    device = records[0]["device"] if records else "?"
+    head = (f"{records[0]['algorithm']} with `{records[0]['config']}` ({records[0]['restarts']} restarts per image), "
+            f"{records[0]['iterations']} iterations, on {device}" if records else "")
+    return head + "\n\n" + "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--chunk-sizes", default="1,16,64", help="comma-separated, e.g. 1,16,64")
+    parser.add_argument("--iterations", type=int, default=200, help="outer iterations per image (both modes)")
+    parser.add_argument("--loop-images", type=int, default=8, help="images timed in the one-at-a-time loop")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--out", required=True, help="JSON file; the markdown table goes beside it")
+    parser.add_argument("--single", help=argparse.SUPPRESS)  # mode,chunk_size,num_images: one measurement
+    args, extra = parser.parse_known_args()
+
+    if args.single:
+        mode, chunk_size, num_images = args.single.split(",")
+        print(json.dumps(measure(mode, int(chunk_size), int(num_images), args, extra)))
+        return
+
+    records = []
+    for chunk_size in [int(c) for c in args.chunk_sizes.split(",")]:
+        for mode, count in (("batched", chunk_size), ("loop", min(chunk_size, args.loop_images))):
+            command = [sys.executable, __file__, *sys.argv[1:], "--single", f"{mode},{chunk_size},{count}"]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"{mode} chunk {chunk_size} failed:\n{done.stderr[-3000:]}")
+            record = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"{mode:8s} chunk {chunk_size:4d}: {record['images_per_second']:.3f} images/s, "
+                  f"nMSE {record['nmse_mean']:.4f}", flush=True)
+            records.append(record)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(records, indent=2))
+    markdown = table(records)
+    out.with_suffix(".md").write_text(markdown + "\n")
+    print("\n" + markdown)
+
+
+if __name__ == "__main__":
+    main()
