@@ -17,8 +17,9 @@ def test_adjointness_matches_inner_products():
 def test_forward_equals_dense_matrix_product_per_image():
     op = CompressiveSensing((1, 6, 6), ratio=0.5, seed=3)
     x = torch.rand(4, 1, 6, 6)
-    expected = torch.stack([op.matrix @ x[b].reshape(-1) for b in range(4)])
-    torch.testing.assert_close(op(x), expected)
+    expected = torch.stack([op.matrix @ x[b].reshape(-1).double() for b in range(4)])
+    assert op(x).dtype == torch.float32
+    torch.testing.assert_close(op(x), expected.float())
 
 
 def test_seeded_matrix_is_reproducible_and_gaussian_with_variance_one_over_m():
