@@ -43,9 +43,10 @@ def test_netpgd_with_csv_logger_and_two_chunks(tmp_path, data_root):
     assert "chunk/nmse" in metrics
 
 
-def test_test_subcommand_reconstructs_too(tmp_path, data_root):
-    out = tmp_path / "test"
-    done = cli("test", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
+@pytest.mark.parametrize("subcommand", ["test", "validate"])
+def test_test_and_validate_subcommands_reconstruct_too(subcommand, tmp_path, data_root):
+    out = tmp_path / subcommand
+    done = cli(subcommand, "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
                "--data.num_images", "2", *QUICK, "--trainer.logger", "false",
                "--trainer.default_root_dir", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
