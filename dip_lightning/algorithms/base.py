@@ -36,6 +36,10 @@ class Chunk:
     estimate: Tensor | None = None  # (restarts * b, C, H, W) per-decoder estimate (Net-PGD's x)
     iteration: int = 0
     started: float = field(default_factory=time.perf_counter)
+    decoder_measurements: Tensor = field(init=False)  # (restarts * b, m): y for every decoder
+
+    def __post_init__(self) -> None:
+        self.decoder_measurements = self.per_decoder(self.measurements)  # once, not every step
 
     @property
     def size(self) -> int:
@@ -48,11 +52,6 @@ class Chunk:
     def per_decoder(self, t: Tensor) -> Tensor:
         """Repeat a per-image tensor (b, ...) for every restart: (restarts * b, ...)."""
         return t.repeat(self.restarts, *[1] * (t.dim() - 1))
-
-    @property
-    def decoder_measurements(self) -> Tensor:
-        """y for every decoder, (restarts * b, m)."""
-        return self.per_decoder(self.measurements)
 
     def combine(self, t: Tensor, how: str = "mean") -> Tensor:
         """Per-decoder images (restarts * b, ...) -> per-image (b, ...): pixelwise mean or median."""
@@ -283,10 +282,11 @@ class ReconstructionModule(LightningModule):
 
     def _log_progress(self, chunk: Chunk, loss: Tensor) -> None:
         with torch.no_grad():
-            nmse = normalized_mse(self.resolve_sign(self.reconstruction(chunk), chunk.target), chunk.target)
+            x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
+            mse = (x_hat - chunk.target).flatten(1).pow(2).mean(1)
+            nmse = normalized_mse(x_hat, chunk.target)
         self.log_dict(
-            {"train/loss": loss.mean(), "train/nmse": nmse.mean(), "train/psnr": (-10 * torch.log10(
-                nmse * chunk.target.flatten(1).pow(2).mean(1))).mean()},
+            {"train/loss": loss.mean(), "train/nmse": nmse.mean(), "train/psnr": (-10 * torch.log10(mse)).mean()},
             prog_bar=True, batch_size=chunk.size, on_step=True, on_epoch=False,
         )
 
@@ -313,5 +313,5 @@ class ReconstructionModule(LightningModule):
     def describe(self) -> dict[str, Any]:
         """What the summary records about the method."""
         return {"algorithm": self.algorithm, "problem": self.problem, "ratio": self.ratio,
-                "num_measurements": self.operator.m, "iterations": self.iterations, "restarts": self.restarts, "combine": self.combine,
-                "initialization": self.initialization}
+                "num_measurements": self.operator.m, "iterations": self.iterations,
+                "restarts": self.restarts, "combine": self.combine, "initialization": self.initialization}
