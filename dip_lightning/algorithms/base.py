@@ -1,4 +1,4 @@
-"""What Net-GD and Net-PGD share: chunk bookkeeping, measurements, metrics and results."""
+"""What every reconstruction method shares: chunk bookkeeping, measurements, metrics and results."""
 
 from __future__ import annotations
 
@@ -8,21 +8,14 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
-from torch.optim import Optimizer
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.metrics import NormalizedMeanSquaredError, image_quality, normalized_mse
 from dip_lightning.operators import CompressiveSensing, ImageShape, Operator, PhaseRetrieval
-from dip_lightning.priors import DeepDecoder
 
 Problem = Literal["cs", "cpr"]
 OPERATORS: dict[str, type[Operator]] = {"cs": CompressiveSensing, "cpr": PhaseRetrieval}
-
-
-def adam(params) -> Optimizer:
-    return torch.optim.Adam(params, lr=0.01)
 
 
 @dataclass
@@ -32,11 +25,12 @@ class Chunk:
     index: Tensor  # (b,) dataset indices
     target: Tensor  # (b, C, H, W) ground truth, used for measuring and for metrics only
     measurements: Tensor  # (b, m)
-    restarts: int = 1  # decoders per image; decoder r * b + i serves image i
-    estimate: Tensor | None = None  # (restarts * b, C, H, W) per-decoder estimate (Net-PGD's x)
+    restarts: int = 1  # estimates per image (decoders of untrained priors); estimate r * b + i serves image i
+    estimate: Tensor | None = None  # (restarts * b, C, H, W) current per-estimate image (the iterate x)
+    state: dict[str, Tensor] = field(default_factory=dict)  # a solver's further iterates (momentum, duals)
     iteration: int = 0
     started: float = field(default_factory=time.perf_counter)
-    decoder_measurements: Tensor = field(init=False)  # (restarts * b, m): y for every decoder
+    decoder_measurements: Tensor = field(init=False)  # (restarts * b, m): y for every estimate
 
     def __post_init__(self) -> None:
         self.decoder_measurements = self.per_decoder(self.measurements)  # once, not every step
@@ -80,37 +74,27 @@ class ChunkResult:
 
 
 class ReconstructionModule(LightningModule):
-    """Reconstruct each image from its measurements y = A(x) with an untrained Deep Decoder.
+    """Reconstruct each image of a chunk from its measurements y = A(x); the shared machinery.
 
-    Chunks of images are reconstructed together by independent decoders (``restarts`` per
-    image, see :class:`~dip_lightning.priors.DeepDecoder`); an image's reconstruction is the
-    pixelwise mean (or median) of its decoders' outputs. During ``fit`` one ``training_step`` is one
-    outer iteration for the whole chunk; after ``iterations`` steps the chunk is finished, its
-    per-image results are handed to the callbacks and the next chunk starts from fresh,
-    seeded decoders. ``validate`` and ``test`` run the same reconstruction, a whole chunk per
-    step. Subclasses implement :meth:`outer_step`. Every loss is a sum over images of per-image
-    terms, so each decoder's gradient depends on its own image only.
+    During ``fit`` one ``training_step`` is one outer iteration of the method for the whole
+    chunk (all its images at once, vectorized); after ``iterations`` steps the chunk is finished,
+    its per-image results are handed to the callbacks (:class:`~dip_lightning.callbacks.ResultsWriter`)
+    and the next chunk starts. ``validate`` and ``test`` run the same reconstruction, a whole
+    chunk per step. Subclasses implement :meth:`initialize` (the chunk's starting point) and
+    :meth:`outer_step`; every update is per image, so an image's result does not depend on its
+    chunk mates.
 
     Args:
         image_shape: (C, H, W) of the images (the CLI links it from the datamodule).
-        chunk_size: decoders held at once (the CLI links it from ``data.chunk_size``).
+        chunk_size: images held at once (the CLI links it from ``data.chunk_size``).
         problem: measurement model: ``cs`` (y = A x) or ``cpr`` (y = |A x|), Gaussian A.
         ratio: compression ratio f = m / n (in (0, 1] for ``cs``; any positive value for ``cpr``).
         iterations: outer iterations per image.
-        channels: decoder channels [k_1, ..., k_L] (L-1 upsampling blocks).
-        optimizer: optimizer of the decoder weights (a class path and its init args in config).
-        restarts: independently seeded decoders fitted per image; the reconstruction combines
-            them, which averages out the different ways single decoders overfit few measurements.
-        combine: how restarts are combined: pixelwise ``mean`` or ``median``, or ``best``: per
-            image the restart with the lowest data loss (measurements only, no ground truth).
-        initialization: ``random`` (the freshly seeded decoders, as the paper's code) or
-            ``spectral`` (phase retrieval: each decoder is first fitted for ``init_steps``
-            optimizer steps to the truncated spectral estimate of its image).
-        init_steps: optimizer steps of that fit.
-        seed: base seed of the measurement matrix and of every image's decoder.
+        seed: base seed of the measurement matrix (and of any per-image randomness).
     """
 
     algorithm = "base"
+    problems: tuple[str, ...] = ("cs", "cpr")  # the measurement models the method can solve
 
     def __init__(
         self,
@@ -119,60 +103,31 @@ class ReconstructionModule(LightningModule):
         problem: Problem = "cs",
         ratio: float = 0.25,
         iterations: int = 1000,
-        channels: list[int] = [25, 15, 10],  # noqa: B006 (jsonargparse needs a literal default)
-        optimizer: OptimizerCallable = adam,
-        restarts: int = 1,
-        combine: Literal["mean", "median", "best"] = "mean",
-        initialization: Literal["random", "spectral"] = "random",
-        init_steps: int = 300,
         seed: int = 0,
     ) -> None:
         super().__init__()
         if iterations < 1:
             raise DipLightningError(f"--model.iterations must be at least 1, got {iterations}")
-        if restarts < 1:
-            raise DipLightningError(f"--model.restarts must be at least 1, got {restarts}")
         if problem not in OPERATORS:
             raise DipLightningError(f"unknown problem {problem!r}; choose one of {sorted(OPERATORS)}")
+        if problem not in self.problems:
+            raise DipLightningError(
+                f"{type(self).__name__} solves {' or '.join(self.problems)} problems, not {problem!r}; "
+                f"set --model.problem {self.problems[0]} or choose another method"
+            )
         self.save_hyperparameters(ignore=["optimizer"])
         self.automatic_optimization = False
         self.problem = problem
         self.ratio = ratio
         self.iterations = iterations
-        self.restarts = restarts
-        self.combine = combine
+        self.chunk_size = chunk_size
+        self.restarts = 1
         self.operator = OPERATORS[problem](image_shape, ratio=ratio, seed=seed)
-        if initialization == "spectral" and not hasattr(self.operator, "spectral_estimate"):
-            raise DipLightningError(
-                f"spectral initialization is defined for phase retrieval, not for {self.operator.problem}; "
-                "use --model.initialization random"
-            )
-        self.initialization = initialization
-        self.init_steps = init_steps
-        self.prior = DeepDecoder(chunk_size * restarts, image_shape, channels, seed=seed)
-        self.optimizer_factory = optimizer
         self.nmse_mean = NormalizedMeanSquaredError()
         self.chunk: Chunk | None = None
-        self._evaluation_optimizer: Optimizer | None = None
 
-    # ----------------------------------------------------------------------------- optimizer
-    def configure_optimizers(self) -> Optimizer:
-        return self.optimizer_factory(self.prior.parameters())
-
-    def optimizer(self) -> Optimizer:
-        """The decoder optimizer: Lightning's during fit, a private one in validate/test."""
-        if self._trainer is not None and self._trainer.training:
-            return self.optimizers()
-        if self._evaluation_optimizer is None:
-            self._evaluation_optimizer = self.optimizer_factory(self.prior.parameters())
-        return self._evaluation_optimizer
-
-    def backward_sum(self, loss: Tensor) -> None:
-        """Backpropagate the chunk's summed loss (through Lightning when a Trainer runs us)."""
-        if self._trainer is not None:
-            self.manual_backward(loss.sum())
-        else:
-            loss.sum().backward()
+    def configure_optimizers(self) -> None:
+        return None  # methods with weights to fit (untrained priors) return their optimizer
 
     def configure_callbacks(self):
         from dip_lightning.callbacks import ResultsWriter, WandbMediaLogger
@@ -188,56 +143,29 @@ class ReconstructionModule(LightningModule):
 
     # ----------------------------------------------------------------------------- chunk life
     def begin_chunk(self, batch: dict[str, Tensor]) -> Chunk:
-        """Fresh decoders and optimizer state for a new chunk; measure its images."""
+        """Measure a new chunk's images and set up its starting point."""
         index, target = batch["index"], batch["image"]
-        if index.numel() * self.restarts > self.prior.num_decoders:
+        if index.numel() > self.chunk_size:
             raise DipLightningError(
-                f"a chunk of {index.numel()} images needs more than the {self.prior.num_decoders} "
-                "decoders allocated; keep model.chunk_size equal to data.chunk_size"
+                f"a chunk of {index.numel()} images is larger than model.chunk_size={self.chunk_size}; "
+                "keep model.chunk_size equal to data.chunk_size"
             )
-        restart = torch.arange(self.restarts).repeat_interleave(index.numel())
-        self.prior.reset(index.repeat(self.restarts), restart)
-        self.clear_optimizer_state()
         with torch.no_grad():
             chunk = Chunk(index, target, self.operator(target), restarts=self.restarts)
-        if self.initialization == "spectral":
-            self.fit_prior_to(chunk, chunk.per_decoder(self.operator.spectral_estimate(chunk.measurements)))
-            self.clear_optimizer_state()
-        with torch.no_grad():
-            chunk.estimate = self.prior(chunk.decoders)
+        self.initialize(chunk)
         return chunk
 
-    def clear_optimizer_state(self) -> None:
-        optimizer = self.optimizer()
-        getattr(optimizer, "optimizer", optimizer).state.clear()
-
-    def fit_prior_to(self, chunk: Chunk, images: Tensor, steps: int | None = None) -> Tensor:
-        """Optimizer steps on sum_b (1/n) ||G(w_b; z_b) - images_b||^2; returns the last per-decoder loss."""
-        optimizer = self.optimizer()
-        for _ in range(self.init_steps if steps is None else steps):
-            loss = (self.prior(chunk.decoders) - images).pow(2).flatten(1).mean(1)
-            optimizer.zero_grad()
-            self.backward_sum(loss)
-            optimizer.step()
-        return loss.detach()
-
-    def decoder_estimates(self, chunk: Chunk) -> Tensor:
-        """Every decoder's current image, (restarts * b, C, H, W)."""
-        return self.prior(chunk.decoders)
-
-    def reconstruction(self, chunk: Chunk) -> Tensor:
-        """The current reconstruction x_hat of the chunk, (b, C, H, W): its restarts combined."""
-        estimates = self.decoder_estimates(chunk)
-        if self.combine != "best":
-            return chunk.combine(estimates, self.combine)
-        loss = self.operator.data_loss(estimates, chunk.decoder_measurements).nan_to_num(torch.inf)
-        best = loss.view(chunk.restarts, chunk.size).argmin(0)
-        stacked = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])
-        return stacked[best, torch.arange(chunk.size, device=best.device)]
+    def initialize(self, chunk: Chunk) -> None:
+        """Set ``chunk.estimate`` (and any solver state) to the method's starting point."""
+        raise NotImplementedError
 
     def outer_step(self, chunk: Chunk) -> Tensor:
         """One outer iteration for the whole chunk; returns the per-image loss (b,)."""
         raise NotImplementedError
+
+    def reconstruction(self, chunk: Chunk) -> Tensor:
+        """The current reconstruction x_hat of the chunk, (b, C, H, W)."""
+        return chunk.estimate
 
     def resolve_sign(self, x_hat: Tensor, target: Tensor) -> Tensor:
         """For sign-ambiguous problems, the one of +/- x_hat nearer the target (evaluation only)."""
@@ -313,5 +241,4 @@ class ReconstructionModule(LightningModule):
     def describe(self) -> dict[str, Any]:
         """What the summary records about the method."""
         return {"algorithm": self.algorithm, "problem": self.problem, "ratio": self.ratio,
-                "num_measurements": self.operator.m, "iterations": self.iterations,
-                "restarts": self.restarts, "combine": self.combine, "initialization": self.initialization}
+                "num_measurements": self.operator.m, "iterations": self.iterations}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+from dip_lightning.algorithms.base import Chunk
+from dip_lightning.algorithms.untrained_prior import UntrainedPriorModule
 
 
-class NetGD(ReconstructionModule):
+class NetGD(UntrainedPriorModule):
     r"""Net-GD (Jagatap & Hegde, 2019, Algorithm 1), for every image of the chunk at once:
 
     .. math:: \min_{w_b} \; \frac{1}{m} \| y_b - \mathcal{A}(G(w_b; z_b)) \|_2^2 ,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+from dip_lightning.algorithms.base import Chunk
+from dip_lightning.algorithms.untrained_prior import UntrainedPriorModule
 from dip_lightning.errors import DipLightningError
 
 
-class NetPGD(ReconstructionModule):
+class NetPGD(UntrainedPriorModule):
     r"""Net-PGD (Jagatap & Hegde, 2019, Algorithm 2), for every image of the chunk at once.
 
     Each outer iteration takes a gradient step of the data term in image space,
@@ -28,7 +29,7 @@ class NetPGD(ReconstructionModule):
             (eta in 0.1 .. 8 at f = 0.1 and 0.25). With the inner projection only partly solved,
             larger steps than the m / n of an exact projection onto {x : A x = y} pay off.
         inner_steps: optimizer steps per projection.
-        **kwargs: see :class:`ReconstructionModule`.
+        **kwargs: see :class:`UntrainedPriorModule`.
     """
 
     algorithm = "net-pgd"

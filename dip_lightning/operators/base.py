@@ -48,6 +48,19 @@ class Operator(nn.Module):
         """Per-image data fidelity ``mean_j (y_j - forward(x)_j)^2``, shape (B,)."""
         return (self.forward(x) - y).pow(2).mean(dim=1)
 
+    @torch.no_grad()
+    def norm_squared(self, iterations: int = 200) -> float:
+        """||A||_2^2, the largest eigenvalue of A^T A (power iteration, float64): the Lipschitz
+        constant of the gradient of (1/2)||A x - y||^2, which fixes the baselines' step sizes."""
+        rng = torch.Generator(device="cpu").manual_seed(0)
+        device = next(self.buffers(), torch.empty(0)).device
+        x = torch.randn(1, *self.image_shape, generator=rng, dtype=torch.float64).to(device)
+        estimate = 0.0
+        for _ in range(iterations):
+            x = self.A_adjoint(self.A(x / x.norm()))
+            estimate = float(x.norm())
+        return estimate
+
     def relative_residual(self, x: Tensor, y: Tensor) -> Tensor:
         """Per-image ``||y - forward(x)|| / ||y||``, shape (B,)."""
         return (self.forward(x) - y).norm(dim=1) / y.norm(dim=1).clamp_min(1e-12)

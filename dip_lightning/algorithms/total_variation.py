@@ -1,0 +1,69 @@
+"""Total-variation minimization (a TVAL3-like baseline), solved by Chambolle-Pock."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+from dip_lightning.errors import DipLightningError
+from dip_lightning.priors.total_variation import GRADIENT_NORM_SQUARED, gradient, gradient_adjoint, total_variation
+
+
+class TVMinimization(ReconstructionModule):
+    r"""Compressive sensing with the total-variation prior, per image:
+
+    .. math:: \min_{x \in [0, 1]^n} \; \tfrac12 \| A x - y \|_2^2 + \lambda \, \mathrm{TV}(x),
+
+    TV isotropic (:func:`~dip_lightning.priors.total_variation`). With a small lambda this is the
+    noiseless TV recovery that TVAL3 solves (min TV(x) s.t. Ax = y), plus the box constraint that
+    every pixel lies in [0, 1], which the untrained priors enforce too (their sigmoid output).
+
+    Solved by the primal-dual algorithm of Chambolle & Pock (2011) on K = [A; grad], with steps
+    tau = sigma = 1 / ||K||, ||K||^2 <= ||A||^2 + 8; one iteration per outer iteration, for all
+    images of a chunk at once. Duals: q for the data term (prox: (q - sigma y) / (1 + sigma)) and
+    p for the TV term (prox: projection onto the pixelwise l2 ball of radius lambda).
+
+    Args:
+        weight: the TV weight lambda. Tuned on MNIST training digits (``scripts/tune_baseline.py``).
+        **kwargs: image_shape, chunk_size, problem, ratio, iterations, seed: see
+            :class:`~dip_lightning.algorithms.ReconstructionModule`.
+    """
+
+    algorithm = "tv"
+    problems = ("cs",)
+
+    def __init__(self, *args: Any, weight: float = 0.001, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if weight < 0:
+            raise DipLightningError(f"--model.weight must be non-negative, got {weight}")
+        self.weight = weight
+        self.step = 1.0 / math.sqrt(self.operator.norm_squared() + GRADIENT_NORM_SQUARED)
+
+    def initialize(self, chunk: Chunk) -> None:
+        chunk.estimate = torch.zeros_like(chunk.target)
+        chunk.state["extrapolated"] = chunk.estimate.clone()
+        chunk.state["data_dual"] = torch.zeros_like(chunk.measurements)
+        chunk.state["tv_dual"] = torch.zeros_like(gradient(chunk.target))
+
+    def objective(self, x: Tensor, y: Tensor) -> Tensor:
+        """Per-image objective, (b,)."""
+        return 0.5 * (self.operator.A(x) - y).pow(2).sum(1) + self.weight * total_variation(x)
+
+    @torch.no_grad()
+    def outer_step(self, chunk: Chunk) -> Tensor:
+        operator, sigma = self.operator, self.step
+        x_bar, q, p = chunk.state["extrapolated"], chunk.state["data_dual"], chunk.state["tv_dual"]
+        q = (q + sigma * (operator.A(x_bar) - chunk.measurements)) / (1 + sigma)
+        p = p + sigma * gradient(x_bar)
+        p = p / (p.pow(2).sum((1, 2), keepdim=True).sqrt() / max(self.weight, 1e-30)).clamp_min(1)
+        x = (chunk.estimate - self.step * (operator.A_adjoint(q) + gradient_adjoint(p))).clamp(0, 1)
+        chunk.state.update(extrapolated=2 * x - chunk.estimate, data_dual=q, tv_dual=p)
+        chunk.estimate = x
+        return self.objective(x, chunk.measurements)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "weight": self.weight}
