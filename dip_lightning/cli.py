@@ -15,6 +15,8 @@ from dip_lightning.errors import DipLightningError
 
 # fit is the reconstruction itself, so the datamodule gives it no validation batches on purpose
 warnings.filterwarnings("ignore", message="Total length of .* across ranks is zero")
+# the baselines have no weights to fit, hence no optimizer
+warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`")
 
 TRAINER_DEFAULTS = {
     "max_epochs": 1,  # the datamodule serves each chunk `iterations` times within one epoch

@@ -52,7 +52,8 @@ def measure(mode: str, chunk_size: int, num_images: int, args: argparse.Namespac
     if len(indices) < num_images:
         sys.exit(f"the config selects {len(indices)} images, fewer than {num_images}: pass --data.num_images")
     model = model.to(device)
-    model.optimizer()  # the optimizer is built outside the timed region
+    if hasattr(model, "optimizer"):
+        model.optimizer()  # the optimizer is built outside the timed region
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 

@@ -125,3 +125,18 @@ def test_spectral_initialization_is_refused_for_compressive_sensing(tmp_path, da
                "--model.initialization", "spectral", "--trainer.logger", "false",
                "--trainer.default_root_dir", str(tmp_path))
     assert done.returncode == 2 and "phase retrieval" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("config", ["mnist_cs_lasso_dct", "mnist_cs_lasso_wavelet", "mnist_cs_tv", "mnist_cpr_sparta",
+                                    "mnist_cpr_taf"])
+def test_baseline_configs_run_from_the_cli_and_write_the_same_results(config, tmp_path, data_root):
+    out = tmp_path / config
+    done = cli("fit", "--config", f"configs/{config}.yaml", "--data.root", str(data_root), "--data.num_images", "2",
+               "--model.iterations", "40", "--trainer.enable_progress_bar", "false", "--trainer.logger", "false",
+               "--trainer.default_root_dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_results(out)
+    assert sorted(rows) == [0, 1] and all(0 <= float(r["nmse"]) < 2 for r in rows.values())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["algorithm"].split("-")[0] in config and summary["iterations"] == 40
+    assert (out / "reconstructions.png").is_file()

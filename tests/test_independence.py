@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dip_lightning.algorithms import NetGD, NetPGD
+from dip_lightning.algorithms import AmplitudeFlow, Lasso, NetGD, NetPGD, TVMinimization, UntrainedPriorModule
 from dip_lightning.data import MNISTDataModule
 from tests.helpers import fit
 
@@ -16,15 +16,19 @@ def sgd(params):
 
 def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> dict[int, torch.Tensor]:
     dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size, iterations=25)
-    model = algorithm(image_shape=dm.image_shape, chunk_size=chunk_size, ratio=0.25, iterations=25,
-                      optimizer=sgd, **kwargs)
+    if issubclass(algorithm, UntrainedPriorModule):
+        kwargs = {"optimizer": sgd, **kwargs}
+    model = algorithm(image_shape=dm.image_shape, chunk_size=chunk_size, iterations=25, **{"ratio": 0.25, **kwargs})
     rows = fit(model, dm, root)
     saved = torch.load(root / "reconstructions.pt")
     assert sorted(rows) == saved["index"].tolist() == sorted(indices)
     return dict(zip(saved["index"].tolist(), saved["reconstruction"]))
 
 
-@pytest.mark.parametrize(("algorithm", "kwargs"), [(NetGD, {"restarts": 2}), (NetPGD, {"inner_steps": 3})])
+@pytest.mark.parametrize(("algorithm", "kwargs"), [
+    (NetGD, {"restarts": 2}), (NetPGD, {"inner_steps": 3}), (Lasso, {"basis": "wavelet"}), (TVMinimization, {}),
+    (AmplitudeFlow, {"problem": "cpr", "ratio": 1.0, "sparsity": 0.1}),
+])
 def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
     target = 27
     alone = reconstruct(algorithm, [target], 1, tmp_path / "alone", data_root, **kwargs)

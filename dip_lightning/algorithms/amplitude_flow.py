@@ -26,7 +26,9 @@ class AmplitudeFlow(ReconstructionModule):
 
     a gradient step on the amplitude loss (1/2) sum_i (|a_i^T z| - y_i)^2 over the measurements
     whose phase is trusted, then H_k keeps the k largest coefficients of W z (SPARTA only).
-    (Our A has N(0, 1/m) entries, so mu here is the papers' mu for N(0, 1) rows and a 1/m loss.)
+    Our A has N(0, 1/m) entries, for which the papers' step (rows N(0, I), loss scaled by 1/m) is
+    mu itself; the papers assume m >= n, where ||A||^2 ~ 1. Below that ||A||^2 ~ (1 + sqrt(n/m))^2
+    and the step mu diverges, so the step taken is mu / ||A||^2 (the same as the papers' for m >> n).
 
     Start: the orthogonality-promoting initialization of both papers: the leading eigenvector
     of sum_{i in I0} a_i a_i^T / ||a_i||^2 over the ceil(m/6) largest y_i / ||a_i||, restricted to
@@ -37,7 +39,7 @@ class AmplitudeFlow(ReconstructionModule):
         sparsity: SPARTA's k as a fraction of the number of measurements, k = round(sparsity * m)
             (at most n); ``None`` for plain TAF.
         basis: the sparsifying basis of SPARTA: ``dct`` or ``wavelet``.
-        step: mu (the papers: 0.6 for TAF, 1 for SPARTA).
+        step: mu (the papers: 0.6 for TAF, 1 for SPARTA); the step taken is mu / ||A||^2.
         truncation: gamma (the papers: 0.7 for TAF, 1 for SPARTA).
         power_iterations: iterations of the initialization's power method.
         **kwargs: image_shape, chunk_size, problem, ratio, iterations, seed: see
@@ -50,7 +52,7 @@ class AmplitudeFlow(ReconstructionModule):
         self,
         *args: Any,
         sparsity: float | None = None,
-        basis: Literal["dct", "wavelet"] = "dct",
+        basis: Literal["pixel", "dct", "wavelet"] = "dct",
         step: float = 0.6,
         truncation: float = 0.7,
         power_iterations: int = 100,
@@ -64,6 +66,7 @@ class AmplitudeFlow(ReconstructionModule):
         self.sparsity = sparsity
         self.basis = basis
         self.step = step
+        self.step_size = step / self.operator.norm_squared()
         self.truncation = truncation
         self.power_iterations = power_iterations
         self.k = None if sparsity is None else min(self.operator.n, max(1, round(sparsity * self.operator.m)))
@@ -90,7 +93,7 @@ class AmplitudeFlow(ReconstructionModule):
         matrix = self.operator.matrix
         scores = torch.zeros(y.shape[0], self.operator.n, dtype=torch.float64, device=y.device)
         for rows in torch.arange(matrix.shape[0], device=matrix.device).split(4096):
-            coefficients = self.transform(matrix[rows].view(-1, *self.operator.image_shape)).pow(2)
+            coefficients = self.transform(matrix[rows].to(y.dtype).view(-1, *self.operator.image_shape)).double().pow(2)
             scores += y[:, rows].double().pow(2) @ coefficients
         return self.top_k_mask(scores.to(y.dtype))
 
@@ -118,7 +121,7 @@ class AmplitudeFlow(ReconstructionModule):
         Az = operator.A(z)  # noqa: N806
         trusted = Az.abs() >= y / (1 + self.truncation)
         residual = (Az - operator.lift(y, Az)) * trusted
-        chunk.estimate = self.keep_largest(z - self.step * operator.A_adjoint(residual))
+        chunk.estimate = self.keep_largest(z - self.step_size * operator.A_adjoint(residual))
         return operator.data_loss(chunk.estimate, y)
 
     def describe(self) -> dict[str, Any]:

@@ -38,21 +38,31 @@ class OrthonormalTransform(nn.Module):
         raise NotImplementedError
 
 
+class PixelBasis(OrthonormalTransform):
+    """The identity: images that are sparse themselves (e.g. MNIST digits on a black background)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+    def inverse(self, coefficients: Tensor) -> Tensor:
+        return coefficients.reshape(-1, *self.image_shape)
+
+
 class DCT2d(OrthonormalTransform):
     """Separable orthonormal 2-D DCT-II of every channel: c = D_H X D_W^T (flattened)."""
 
     def __init__(self, image_shape: tuple[int, int, int]) -> None:
         super().__init__(image_shape)
         _, height, width = self.image_shape
-        self.register_buffer("rows", dct_matrix(height).float(), persistent=False)
-        self.register_buffer("cols", dct_matrix(width).float(), persistent=False)
+        self.register_buffer("rows", dct_matrix(height), persistent=False)
+        self.register_buffer("cols", dct_matrix(width), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return (self.rows @ x @ self.cols.T).flatten(1)
+        return (self.rows.to(x.dtype) @ x @ self.cols.T.to(x.dtype)).flatten(1)
 
     def inverse(self, coefficients: Tensor) -> Tensor:
         c = coefficients.view(-1, *self.image_shape)
-        return self.rows.T @ c @ self.cols
+        return self.rows.T.to(c.dtype) @ c @ self.cols.to(c.dtype)
 
 
 class Wavelet2d(OrthonormalTransform):
@@ -61,6 +71,8 @@ class Wavelet2d(OrthonormalTransform):
     ptwt's matrix transform orthogonalizes the filters at the image border (Gram-Schmidt/QR),
     so the transform has exactly n coefficients and is orthonormal for any image size, unlike
     zero-padded or periodic convolution transforms. Coefficients are ordered coarse to fine.
+    (The orthogonalized boundary filters lose vanishing moments: an image that is smooth but
+    non-zero at the border leaks some energy into fine-scale border coefficients.)
 
     Args:
         wavelet: a PyWavelets name of an orthogonal wavelet (``haar``, ``db2``, ``db4``, ``sym4``...).
@@ -104,13 +116,15 @@ class Wavelet2d(OrthonormalTransform):
         return images.reshape(-1, *self.image_shape)
 
 
-Basis = Literal["dct", "wavelet"]
+Basis = Literal["pixel", "dct", "wavelet"]
 
 
 def make_transform(basis: str, image_shape: tuple[int, int, int], wavelet: str = "db4") -> OrthonormalTransform:
-    """The orthonormal sparsifying transform called ``basis`` (``dct`` or ``wavelet``)."""
+    """The orthonormal sparsifying transform called ``basis`` (``pixel``, ``dct`` or ``wavelet``)."""
+    if basis == "pixel":
+        return PixelBasis(image_shape)
     if basis == "dct":
         return DCT2d(image_shape)
     if basis == "wavelet":
         return Wavelet2d(image_shape, wavelet)
-    raise DipLightningError(f"unknown basis {basis!r}; choose dct or wavelet")
+    raise DipLightningError(f"unknown basis {basis!r}; choose pixel, dct or wavelet")
