@@ -36,7 +36,9 @@ class DipLightningCLI(LightningCLI):
     """LightningCLI with the links between data and model that users should never type."""
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
+        parser.link_arguments(
+            "data.image_shape", "model.init_args.operator.init_args.image_shape", apply_on="instantiate"
+        )
         parser.link_arguments("data.init_args.chunk_size", "model.init_args.chunk_size")
         parser.link_arguments("model.init_args.iterations", "data.init_args.iterations")
 

@@ -36,7 +36,7 @@ def main() -> None:
         for ratio in args.ratios:
             out = Path(args.out) / f"{Path(config).stem}_f{ratio:g}"
             command = [sys.executable, "-m", "dip_lightning.cli", "fit", "--config", config,
-                       "--model.ratio", str(ratio), "--trainer.default_root_dir", str(out),
+                       "--model.operator.ratio", str(ratio), "--trainer.default_root_dir", str(out),
                        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
             if args.indices:
                 command += ["--data.indices", args.indices]

@@ -10,7 +10,7 @@ Examples::
     python scripts/reproduce_paper.py --problem cpr --methods sparta taf --ratios 1 3 --out runs/paper/cpr
 
 Each (method, f) is one ``dip-lightning fit`` run of ``configs/<dataset>_<problem>_<method>.yaml``
-(in this process, through the real CLI) with ``--model.ratio f``, the selected images, the
+(in this process, through the real CLI) with ``--model.operator.ratio f``, the selected images, the
 baseline parameters tuned per ratio by ``scripts/tune_baseline.py`` (``--tuned``, on images that
 are not evaluation images) and any ``--override``. A run's folder is ``OUT/runs/<config>/f<f>``;
 running the same command again resumes (finished images are skipped). Writes:
@@ -94,7 +94,7 @@ def tuned_arguments(tuned: dict, config: str, ratio: float) -> list[str]:
 
 def run(config: Path, ratio: float, indices: list[int], arguments: list[str], out: Path) -> list[dict]:
     """One reconstruction run through the CLI; returns its per-image rows."""
-    dip_lightning(["fit", "--config", str(config), "--model.ratio", str(ratio), "--data.indices", str(indices),
+    dip_lightning(["fit", "--config", str(config), "--model.operator.ratio", str(ratio), "--data.indices", str(indices),
                    "--data.num_images", str(len(indices)), "--trainer.default_root_dir", str(out),
                    "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", *arguments])
     with open(out / "results.csv", newline="") as handle:

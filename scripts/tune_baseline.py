@@ -29,7 +29,7 @@ def run(config: str, ratio: float, overrides: list[str], out: Path) -> dict:
     """One reconstruction run through the CLI; returns its summary.json."""
     if out.exists():
         shutil.rmtree(out)  # tuning runs are cheap; never resume one with other settings
-    dip_lightning(["fit", "--config", config, "--model.ratio", str(ratio), "--trainer.default_root_dir", str(out),
+    dip_lightning(["fit", "--config", config, "--model.operator.ratio", str(ratio), "--trainer.default_root_dir", str(out),
                    "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", *overrides])
     return json.loads((out / "summary.json").read_text())
 

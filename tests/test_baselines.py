@@ -11,6 +11,7 @@ import torch
 from dip_lightning.algorithms import AmplitudeFlow, Lasso, NetGD, TVMinimization
 from dip_lightning.errors import DipLightningError
 from dip_lightning.metrics import normalized_mse
+from dip_lightning.operators import CompressiveSensing, Denoising, PhaseRetrieval
 from dip_lightning.priors import DCT2d, Wavelet2d, gradient, gradient_adjoint, make_transform, total_variation
 
 
@@ -66,7 +67,7 @@ def test_gradient_adjoint_and_total_variation_against_numpy():
 
 
 def test_operator_norm_matches_the_largest_singular_value():
-    module = Lasso(image_shape=(1, 8, 8), chunk_size=1, ratio=0.5, iterations=1)
+    module = Lasso(CompressiveSensing((1, 8, 8), ratio=0.5), chunk_size=1, iterations=1)
     largest = torch.linalg.matrix_norm(module.operator.matrix, ord=2).item()
     assert largest**2 <= module.operator.norm_squared() <= 1.02 * largest**2  # a safe Lipschitz constant
 
@@ -78,7 +79,7 @@ def test_lasso_solution_satisfies_the_optimality_conditions(basis):
     torch.manual_seed(0)
     images = torch.rand(2, 1, 16, 16, dtype=torch.float64)
     weight = 0.05
-    module = Lasso(image_shape=(1, 16, 16), chunk_size=2, ratio=0.5, iterations=3000, basis=basis, weight=weight,
+    module = Lasso(CompressiveSensing((1, 16, 16), ratio=0.5), chunk_size=2, iterations=3000, basis=basis, weight=weight,
                    wavelet="db2").double()
     x = solve(module, images)
     op, W = module.operator, module.transform
@@ -96,7 +97,7 @@ def test_tv_minimization_beats_an_independent_solver_and_recovers_a_cartoon():
     cartoon[..., 2:7, 3:10] = 0.8
     cartoon[..., 6:11, 5:8] = 0.4
     weight = 0.01
-    module = TVMinimization(image_shape=(1, 12, 12), chunk_size=1, ratio=0.5, iterations=4000, weight=weight).double()
+    module = TVMinimization(CompressiveSensing((1, 12, 12), ratio=0.5), chunk_size=1, iterations=4000, weight=weight).double()
     x = solve(module, cartoon)
     y = module.operator(cartoon)
     ours = module.objective(x, y).item()
@@ -124,7 +125,7 @@ def test_amplitude_flow_recovers_a_digit_from_enough_magnitudes_and_sparta_a_spa
     dm = MNISTDataModule(root=str(data_root), indices=[3, 7])
     dm.setup("fit")
     digits = torch.stack([dm.images[i] for i in (3, 7)])
-    taf = AmplitudeFlow(image_shape=(1, 28, 28), chunk_size=2, problem="cpr", ratio=3.0, iterations=300)
+    taf = AmplitudeFlow(PhaseRetrieval((1, 28, 28), ratio=3.0), chunk_size=2, iterations=300)
     assert normalized_mse(solve(taf, digits), digits).max() < 1e-6
     # a 10-sparse image in the DCT basis, from as many magnitudes as pixels
     rng = torch.Generator().manual_seed(1)
@@ -132,16 +133,17 @@ def test_amplitude_flow_recovers_a_digit_from_enough_magnitudes_and_sparta_a_spa
     for b in range(2):
         coefficients[b, torch.randperm(256, generator=rng)[:10]] = torch.randn(10, generator=rng) + 2
     sparse = DCT2d((1, 16, 16)).inverse(coefficients)
-    sparta = AmplitudeFlow(image_shape=(1, 16, 16), chunk_size=2, problem="cpr", ratio=1.0, iterations=500,
+    sparta = AmplitudeFlow(PhaseRetrieval((1, 16, 16), ratio=1.0), chunk_size=2, iterations=500,
                            sparsity=10 / 256, basis="dct", step=1.0, truncation=1.0)
     assert normalized_mse(solve(sparta, sparse), sparse).max() < 1e-6
 
 
 def test_baselines_refuse_the_problems_they_do_not_solve():
-    with pytest.raises(DipLightningError, match="solves cs problems, not 'cpr'"):
-        Lasso(image_shape=(1, 8, 8), problem="cpr", ratio=1.0)
-    with pytest.raises(DipLightningError, match="solves cpr problems, not 'cs'"):
-        AmplitudeFlow(image_shape=(1, 8, 8), problem="cs", ratio=0.5)
+    with pytest.raises(DipLightningError, match="solves linear inverse problems, not cpr"):
+        Lasso(PhaseRetrieval((1, 8, 8), ratio=1.0))
+    with pytest.raises(DipLightningError, match="solves phase retrieval, not cs"):
+        AmplitudeFlow(CompressiveSensing((1, 8, 8), ratio=0.5))
     with pytest.raises(DipLightningError, match="weight must be non-negative"):
-        TVMinimization(image_shape=(1, 8, 8), weight=-1.0)
-    assert NetGD(image_shape=(1, 8, 8), problem="cpr", ratio=2.0).problem == "cpr"
+        TVMinimization(CompressiveSensing((1, 8, 8)), weight=-1.0)
+    assert NetGD(PhaseRetrieval((1, 8, 8), ratio=2.0)).describe()["problem"] == "cpr"
+    assert TVMinimization(Denoising((1, 8, 8))).describe()["problem"] == "denoise"  # any linear operator

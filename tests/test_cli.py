@@ -13,7 +13,7 @@ QUICK = ["--trainer.enable_progress_bar", "false", "--model.iterations", "30", "
 def test_fit_writes_results_summary_grid_and_offline_wandb_run(tmp_path, data_root):
     out = tmp_path / "run"
     done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
-               "--data.indices", "[3, 1, 4]", "--model.ratio", "0.3", *QUICK,
+               "--data.indices", "[3, 1, 4]", "--model.operator.ratio", "0.3", *QUICK,
                "--trainer.default_root_dir", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Results written to {out}" in done.stdout
@@ -71,12 +71,12 @@ def test_print_config_shows_linked_keys(data_root):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        (["--model.ratio", "1.5"], "ratio 1.5 is outside (0, 1]"),
-        (["--model.ratio", "0"], "ratio 0.0 is outside"),
+        (["--model.operator.ratio", "1.5"], "ratio 1.5 is outside (0, 1]"),
+        (["--model.operator.ratio", "0"], "ratio 0.0 is outside"),
         (["--data.indices", "[0, 99999]"], "index 99999 is out of range"),
         (["--data.indices", "[]"], "--data.indices is empty"),
         (["--data.root", "/nonexistent/place"], "/nonexistent/place/MNIST/raw"),
-        (["--model.channels", "[25, 15, 10, 8, 4]"], "multiples of 16"),
+        (["--model.prior.channels", "[25, 15, 10, 8, 4]"], "multiples of 16"),
         (["--model.no_such_key", "1"], "no_such_key"),
     ],
 )
@@ -103,7 +103,7 @@ def test_nan_in_user_images_is_reported_before_reconstruction(tmp_path):
 
 
 def test_debug_flag_shows_the_traceback(data_root, tmp_path):
-    done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--model.ratio", "2", "--debug",
+    done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--model.operator.ratio", "2", "--debug",
                "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path))
     assert done.returncode != 0 and "Traceback" in done.stderr
 
@@ -112,7 +112,7 @@ def test_debug_flag_shows_the_traceback(data_root, tmp_path):
 def test_phase_retrieval_runs_with_ratio_above_one_and_spectral_start(config, tmp_path, data_root):
     out = tmp_path / "cpr"
     done = cli("fit", "--config", config, "--data.root", str(data_root), "--data.num_images", "2",
-               *QUICK, "--model.ratio", "2.0", "--model.initialization", "spectral", "--model.init_steps", "20",
+               *QUICK, "--model.operator.ratio", "2.0", "--model.initialization", "spectral", "--model.init_steps", "20",
                "--trainer.logger", "false", "--trainer.default_root_dir", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())

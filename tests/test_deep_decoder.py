@@ -25,7 +25,7 @@ def reference_decoder(decoder: DeepDecoder, slot: int) -> nn.Sequential:
     ("shape", "channels"), [((1, 28, 28), [25, 15, 10]), ((3, 64, 64), [120, 25, 15, 10])]
 )
 def test_batched_decoder_matches_stock_layers_per_image(shape, channels):
-    decoder = DeepDecoder(4, shape, channels, seed=0)
+    decoder = DeepDecoder(4, shape, 0, channels)
     with torch.no_grad():  # perturb gains/biases so the affine part is exercised
         for p in list(decoder.gains) + list(decoder.biases):
             p.add_(0.1 * torch.randn_like(p))
@@ -38,24 +38,24 @@ def test_batched_decoder_matches_stock_layers_per_image(shape, channels):
 
 
 def test_initialization_depends_on_index_not_slot():
-    decoder = DeepDecoder(4, (1, 28, 28), [25, 15, 10], seed=3)
+    decoder = DeepDecoder(4, (1, 28, 28), 3, [25, 15, 10])
     decoder.reset(torch.tensor([10, 11, 12, 13]))
     first = decoder().detach().clone()
     decoder.reset(torch.tensor([13, 12, 11, 10]))
     torch.testing.assert_close(decoder(), first.flip(0), rtol=0, atol=0)
-    other_seed = DeepDecoder(1, (1, 28, 28), [25, 15, 10], seed=4)
+    other_seed = DeepDecoder(1, (1, 28, 28), 4, [25, 15, 10])
     other_seed.reset(torch.tensor([10]))
     assert not torch.allclose(other_seed(), first[:1])
 
 
 def test_latent_is_uniform_scaled_by_a_tenth():
-    decoder = DeepDecoder(8, (1, 28, 28), [25, 15, 10])
+    decoder = DeepDecoder(8, (1, 28, 28), channels=[25, 15, 10])
     assert decoder.latent.min() >= 0 and decoder.latent.max() < 0.1
     assert decoder.latent.mean().item() == pytest.approx(0.05, abs=0.005)
 
 
 def test_gradients_do_not_cross_images():
-    decoder = DeepDecoder(3, (1, 28, 28), [25, 15, 10])
+    decoder = DeepDecoder(3, (1, 28, 28), channels=[25, 15, 10])
     decoder()[1].sum().backward()
     for p in decoder.parameters():
         assert p.grad[1].abs().sum() > 0
@@ -64,4 +64,4 @@ def test_gradients_do_not_cross_images():
 
 def test_impossible_image_size_is_rejected():
     with pytest.raises(DipLightningError, match="multiples of 4"):
-        DeepDecoder(1, (1, 30, 30), [25, 15, 10])
+        DeepDecoder(1, (1, 30, 30), channels=[25, 15, 10])

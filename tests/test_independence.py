@@ -5,6 +5,7 @@ import torch
 
 from dip_lightning.algorithms import AmplitudeFlow, Lasso, NetGD, NetPGD, TVMinimization, UntrainedPriorModule
 from dip_lightning.data import MNISTDataModule
+from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
 from tests.helpers import fit
 
 CHUNK = list(range(20, 36))  # 16 test digits
@@ -18,7 +19,8 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
     dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size, iterations=25)
     if issubclass(algorithm, UntrainedPriorModule):
         kwargs = {"optimizer": sgd, **kwargs}
-    model = algorithm(image_shape=dm.image_shape, chunk_size=chunk_size, iterations=25, **{"ratio": 0.25, **kwargs})
+    operator = kwargs.pop("operator", CompressiveSensing)(dm.image_shape, **kwargs.pop("measure", {"ratio": 0.25}))
+    model = algorithm(operator, chunk_size=chunk_size, iterations=25, **kwargs)
     rows = fit(model, dm, root)
     saved = torch.load(root / "reconstructions.pt")
     assert sorted(rows) == saved["index"].tolist() == sorted(indices)
@@ -27,9 +29,10 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
 
 @pytest.mark.parametrize(("algorithm", "kwargs"), [
     (NetGD, {"restarts": 2}), (NetPGD, {"inner_steps": 3}), (Lasso, {"basis": "wavelet"}), (TVMinimization, {}),
-    (AmplitudeFlow, {"problem": "cpr", "ratio": 1.0, "sparsity": 0.1}),
+    (AmplitudeFlow, {"operator": PhaseRetrieval, "measure": {"ratio": 1.0}, "sparsity": 0.1}),
 ])
 def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
+    kwargs = dict(kwargs)
     target = 27
     alone = reconstruct(algorithm, [target], 1, tmp_path / "alone", data_root, **kwargs)
     chunk = reconstruct(algorithm, CHUNK, 16, tmp_path / "chunk", data_root, **kwargs)

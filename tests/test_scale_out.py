@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dip_lightning.algorithms import NetGD
+from dip_lightning.operators import CompressiveSensing
 from tests.conftest import REPO
 from tests.helpers import cli, read_results
 
@@ -82,12 +83,12 @@ def test_killed_run_resumes_without_losing_or_repeating_images(tmp_path, data_ro
 def test_resuming_with_another_configuration_is_refused(tmp_path, data_root):
     first = cli(*run_args(data_root, tmp_path, "--model.iterations", "5"))
     assert first.returncode == 0, first.stderr[-3000:]
-    second = cli(*run_args(data_root, tmp_path, "--model.iterations", "5", "--model.ratio", "0.1"))
+    second = cli(*run_args(data_root, tmp_path, "--model.iterations", "5", "--model.operator.ratio", "0.1"))
     assert second.returncode != 0 and "ratio" in second.stderr and "Traceback" not in second.stderr
 
 
 def test_diverged_image_is_flagged_and_spares_its_chunk_mates():
-    model = NetGD(image_shape=(1, 28, 28), chunk_size=3, ratio=0.3, iterations=1)
+    model = NetGD(CompressiveSensing((1, 28, 28), ratio=0.3), chunk_size=3, iterations=1)
     target = torch.rand(3, 1, 28, 28)
     chunk = model.begin_chunk({"index": torch.tensor([0, 1, 2]), "image": target})
     with torch.no_grad():

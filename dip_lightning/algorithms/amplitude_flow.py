@@ -10,6 +10,7 @@ from torch import Tensor
 
 from dip_lightning.algorithms.base import Chunk, ReconstructionModule
 from dip_lightning.errors import DipLightningError
+from dip_lightning.operators import Operator, PhaseRetrieval
 from dip_lightning.priors import make_transform
 
 
@@ -42,11 +43,17 @@ class AmplitudeFlow(ReconstructionModule):
         step: mu (the papers: 0.6 for TAF, 1 for SPARTA); the step taken is mu / ||A||^2.
         truncation: gamma (the papers: 0.7 for TAF, 1 for SPARTA).
         power_iterations: iterations of the initialization's power method.
-        **kwargs: image_shape, chunk_size, problem, ratio, iterations, seed: see
+        **kwargs: operator, chunk_size, iterations, seed: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
 
-    problems = ("cpr",)
+    def check_operator(self, operator: Operator) -> None:
+        super().check_operator(operator)
+        if not isinstance(operator, PhaseRetrieval):
+            raise DipLightningError(
+                f"{type(self).__name__} solves phase retrieval, not {operator.name}; "
+                "use --model.operator dip_lightning.operators.PhaseRetrieval or another method"
+            )
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
@@ -12,10 +12,7 @@ from torch import Tensor
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.metrics import NormalizedMeanSquaredError, image_quality, normalized_mse
-from dip_lightning.operators import CompressiveSensing, ImageShape, Operator, PhaseRetrieval
-
-Problem = Literal["cs", "cpr"]
-OPERATORS: dict[str, type[Operator]] = {"cs": CompressiveSensing, "cpr": PhaseRetrieval}
+from dip_lightning.operators import Operator
 
 
 @dataclass
@@ -85,46 +82,37 @@ class ReconstructionModule(LightningModule):
     chunk mates.
 
     Args:
-        image_shape: (C, H, W) of the images (the CLI links it from the datamodule).
+        operator: the measurement model y = A(x) + noise (:mod:`dip_lightning.operators`); in a
+            config a class path and its arguments, its ``image_shape`` linked from the datamodule.
         chunk_size: images held at once (the CLI links it from ``data.chunk_size``).
-        problem: measurement model: ``cs`` (y = A x) or ``cpr`` (y = |A x|), Gaussian A.
-        ratio: compression ratio f = m / n (in (0, 1] for ``cs``; any positive value for ``cpr``).
         iterations: outer iterations per image.
-        seed: base seed of the measurement matrix (and of any per-image randomness).
+        seed: base seed of the method's per-image randomness (e.g. decoder initializations).
     """
 
     algorithm = "base"
-    problems: tuple[str, ...] = ("cs", "cpr")  # the measurement models the method can solve
 
-    def __init__(
-        self,
-        image_shape: ImageShape = (1, 28, 28),
-        chunk_size: int = 16,
-        problem: Problem = "cs",
-        ratio: float = 0.25,
-        iterations: int = 1000,
-        seed: int = 0,
-    ) -> None:
+    def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000, seed: int = 0) -> None:
         super().__init__()
         if iterations < 1:
             raise DipLightningError(f"--model.iterations must be at least 1, got {iterations}")
-        if problem not in OPERATORS:
-            raise DipLightningError(f"unknown problem {problem!r}; choose one of {sorted(OPERATORS)}")
-        if problem not in self.problems:
-            raise DipLightningError(
-                f"{type(self).__name__} solves {' or '.join(self.problems)} problems, not {problem!r}; "
-                f"set --model.problem {self.problems[0]} or choose another method"
-            )
-        self.save_hyperparameters(ignore=["optimizer"])
+        if chunk_size < 1:
+            raise DipLightningError(f"chunk_size must be a positive integer, got {chunk_size}")
+        self.check_operator(operator)
+        self.save_hyperparameters(ignore=["operator", "optimizer", "prior"])
+        self.hparams["operator"] = {"class": type(operator).__name__, **operator.describe()}
         self.automatic_optimization = False
-        self.problem = problem
-        self.ratio = ratio
         self.iterations = iterations
         self.chunk_size = chunk_size
         self.restarts = 1
-        self.operator = OPERATORS[problem](image_shape, ratio=ratio, seed=seed)
+        self.operator = operator
         self.nmse_mean = NormalizedMeanSquaredError()
         self.chunk: Chunk | None = None
+        self._stopped_early: Tensor | None = None  # indices of a chunk finished before its budget
+
+    def check_operator(self, operator: Operator) -> None:
+        """Refuse measurement models the method cannot solve (a DipLightningError naming the fix)."""
+        if not isinstance(operator, Operator):
+            raise DipLightningError(f"operator must be a dip_lightning.operators.Operator, got {type(operator).__name__}")
 
     def configure_optimizers(self) -> None:
         return None  # methods with weights to fit (untrained priors) return their optimizer
@@ -151,7 +139,7 @@ class ReconstructionModule(LightningModule):
                 "keep model.chunk_size equal to data.chunk_size"
             )
         with torch.no_grad():
-            chunk = Chunk(index, target, self.operator(target), restarts=self.restarts)
+            chunk = Chunk(index, target, self.operator.measure(target, index), restarts=self.restarts)
         self.initialize(chunk)
         return chunk
 
@@ -166,6 +154,10 @@ class ReconstructionModule(LightningModule):
     def reconstruction(self, chunk: Chunk) -> Tensor:
         """The current reconstruction x_hat of the chunk, (b, C, H, W)."""
         return chunk.estimate
+
+    def converged(self, chunk: Chunk) -> bool:
+        """Whether every image of the chunk is done before the budget (a method's stopping rule)."""
+        return False
 
     def resolve_sign(self, x_hat: Tensor, target: Tensor) -> Tensor:
         """For sign-ambiguous problems, the one of +/- x_hat nearer the target (evaluation only)."""
@@ -197,15 +189,20 @@ class ReconstructionModule(LightningModule):
         if batch["index"].numel() == 0:
             return {}  # this process has fewer images than the others: keep in step, do nothing
         if self.chunk is None:
+            if self._stopped_early is not None and torch.equal(batch["index"], self._stopped_early):
+                return {}  # the rest of the budget of a chunk that stopped early
+            self._stopped_early = None
             self.chunk = self.begin_chunk(batch)
         chunk = self.chunk
         loss = self.outer_step(chunk)
         chunk.iteration += 1
         if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:  # when Lightning records logs
             self._log_progress(chunk, loss)
-        if chunk.iteration < self.iterations:
+        if chunk.iteration < self.iterations and not self.converged(chunk):
             return {}
         self.chunk = None
+        if chunk.iteration < self.iterations:
+            self._stopped_early = chunk.index
         return {"chunk": self.finish_chunk(chunk)}
 
     def _log_progress(self, chunk: Chunk, loss: Tensor) -> None:
@@ -223,7 +220,7 @@ class ReconstructionModule(LightningModule):
             return {}
         with torch.enable_grad():
             chunk = self.begin_chunk(batch)
-            for _ in range(self.iterations):
+            while chunk.iteration < self.iterations and not self.converged(chunk):
                 self.outer_step(chunk)
                 chunk.iteration += 1
         return {"chunk": self.finish_chunk(chunk)}
@@ -240,5 +237,4 @@ class ReconstructionModule(LightningModule):
 
     def describe(self) -> dict[str, Any]:
         """What the summary records about the method."""
-        return {"algorithm": self.algorithm, "problem": self.problem, "ratio": self.ratio,
-                "num_measurements": self.operator.m, "iterations": self.iterations}
+        return {"algorithm": self.algorithm, **self.operator.describe(), "iterations": self.iterations}

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from dip_lightning.algorithms.base import Chunk, ReconstructionModule
 from dip_lightning.errors import DipLightningError
+from dip_lightning.operators import Operator
 from dip_lightning.priors import make_transform
 
 
@@ -30,11 +31,17 @@ class Lasso(ReconstructionModule):
         basis: ``dct`` or ``wavelet``.
         weight: the l1 weight lambda. Tuned on MNIST training digits (``scripts/tune_baseline.py``).
         wavelet: the orthogonal wavelet of the ``wavelet`` basis (PyWavelets name).
-        **kwargs: image_shape, chunk_size, problem, ratio, iterations, seed: see
+        **kwargs: operator, chunk_size, iterations, seed: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
 
-    problems = ("cs",)
+    def check_operator(self, operator: Operator) -> None:
+        super().check_operator(operator)
+        if not operator.linear:
+            raise DipLightningError(
+                f"{type(self).__name__} solves linear inverse problems, not {operator.name}; "
+                "use a linear operator (compressive sensing, inpainting, ...) or another method"
+            )
 
     def __init__(
         self,

@@ -13,15 +13,19 @@ class NetGD(UntrainedPriorModule):
 
     .. math:: \min_{w_b} \; \frac{1}{m} \| y_b - \mathcal{A}(G(w_b; z_b)) \|_2^2 ,
 
-    one optimizer step per outer iteration, the loss summed over the chunk's images.
+    one optimizer step per outer iteration, the loss summed over the chunk's images. With a
+    denoising, inpainting or super-resolution operator and the skip network this is the Deep
+    Image Prior (Ulyanov et al., 2018); with the Deep Decoder, Heckel & Hand (2019).
     """
 
     algorithm = "net-gd"
 
     def outer_step(self, chunk: Chunk) -> Tensor:
         optimizer = self.optimizer()
-        loss = self.operator.data_loss(self.prior(chunk.decoders), chunk.decoder_measurements)
+        outputs = self.generate(chunk)
+        loss = self.operator.data_loss(outputs, chunk.decoder_measurements)
         optimizer.zero_grad()
         self.backward_sum(loss)
         optimizer.step()
+        self.track(chunk, outputs.detach())
         return loss.detach()

@@ -42,7 +42,7 @@ class NetPGD(UntrainedPriorModule):
         self.inner_steps = inner_steps
 
     def decoder_estimates(self, chunk: Chunk) -> Tensor:
-        return chunk.estimate
+        return super().decoder_estimates(chunk) if chunk.state else chunk.estimate
 
     def outer_step(self, chunk: Chunk) -> Tensor:
         operator, x, y = self.operator, chunk.estimate, chunk.decoder_measurements
@@ -52,6 +52,7 @@ class NetPGD(UntrainedPriorModule):
         self.fit_prior_to(chunk, v, self.inner_steps)
         with torch.no_grad():
             chunk.estimate = self.prior(chunk.decoders)
+            self.track(chunk, chunk.estimate)
             return operator.data_loss(chunk.estimate, y)
 
     def describe(self) -> dict:

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from dip_lightning.algorithms.base import Chunk, ReconstructionModule
 from dip_lightning.errors import DipLightningError
+from dip_lightning.operators import Operator
 from dip_lightning.priors.total_variation import GRADIENT_NORM_SQUARED, gradient, gradient_adjoint, total_variation
 
 
@@ -29,12 +30,19 @@ class TVMinimization(ReconstructionModule):
 
     Args:
         weight: the TV weight lambda. Tuned on MNIST training digits (``scripts/tune_baseline.py``).
-        **kwargs: image_shape, chunk_size, problem, ratio, iterations, seed: see
+        **kwargs: operator, chunk_size, iterations, seed: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
 
     algorithm = "tv"
-    problems = ("cs",)
+
+    def check_operator(self, operator: Operator) -> None:
+        super().check_operator(operator)
+        if not operator.linear:
+            raise DipLightningError(
+                f"{type(self).__name__} solves linear inverse problems, not {operator.name}; "
+                "use a linear operator (compressive sensing, inpainting, ...) or another method"
+            )
 
     def __init__(self, *args: Any, weight: float = 0.001, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,4 +1,5 @@
-"""What Net-GD and Net-PGD share: fresh seeded Deep Decoders per chunk, their optimizer, restarts."""
+"""What Net-GD and Net-PGD share: fresh seeded untrained networks per chunk, their optimizer, restarts,
+and the regularizers the Deep Image Prior depends on (input noise, output averaging, early stopping)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch.optim import Optimizer
 
 from dip_lightning.algorithms.base import Chunk, ReconstructionModule
 from dip_lightning.errors import DipLightningError
-from dip_lightning.priors import DeepDecoder
+from dip_lightning.priors import DeepDecoder, PriorFactory
 
 
 def adam(params) -> Optimizer:
@@ -19,37 +20,63 @@ def adam(params) -> Optimizer:
 
 
 class UntrainedPriorModule(ReconstructionModule):
-    """Reconstruction with an untrained Deep Decoder x = G(w; z) as the image prior.
+    r"""Reconstruction with an untrained network x = G(w; z) as the image prior.
 
-    Chunks of images are reconstructed together by independent decoders (``restarts`` per
-    image, see :class:`~dip_lightning.priors.DeepDecoder`); every chunk starts from fresh,
-    seeded decoders. Every loss is a sum over images of per-image terms, so each decoder's
+    Chunks of images are reconstructed together by independent networks (``restarts`` per
+    image, see :class:`~dip_lightning.priors.UntrainedPrior`); every chunk starts from fresh,
+    seeded networks. Every loss is a sum over images of per-image terms, so each network's
     gradient depends on its own image only.
 
+    Regularizers of the Deep Image Prior (Ulyanov et al., 2018; all off by default):
+
+    - ``input_noise`` sigma_z: every fitting step evaluates :math:`G(w; z + \sigma_z e)` with
+      fresh noise e ~ N(0, I) (per network, from its own seeded generator).
+    - ``average`` beta: the estimate is the exponential moving average of the outputs,
+      :math:`\bar x_t = \beta \bar x_{t-1} + (1 - \beta) G(w_t; z)`.
+    - ``early_stop`` P: the windowed-variance stopping rule of Wang et al. (2023, ES-EMV). Per
+      network the exponential moving variance of its estimates,
+      :math:`\mu_t = (1-\alpha)\mu_{t-1} + \alpha x_t`,
+      :math:`v_t = (1-\alpha)(v_{t-1} + \alpha \|x_t - \mu_{t-1}\|^2 / n)`, with
+      :math:`\alpha = 2 / (W + 1)` for the window W = ``early_stop_window``, falls while the
+      network fits the image and rises once it starts fitting the noise. The estimate at the
+      lowest v so far is kept; a network stops when v has not reached a new low for P
+      iterations, and a chunk ends when all of its networks have stopped (or at the budget).
+      The reconstruction is then the kept estimate. Needs no ground truth.
+
     Args:
-        channels: decoder channels [k_1, ..., k_L] (L-1 upsampling blocks).
-        optimizer: optimizer of the decoder weights (a class path and its init args in config).
-        restarts: independently seeded decoders fitted per image; the reconstruction combines
-            them, which averages out the different ways single decoders overfit few measurements.
+        prior: the network family, built for (chunk_size * restarts) images: in a config a class
+            path (:class:`~dip_lightning.priors.DeepDecoder`, :class:`~dip_lightning.priors.SkipNetwork`)
+            and its arguments. Default: a Deep Decoder with channels [25, 15, 10].
+        optimizer: optimizer of the network weights (a class path and its init args in config).
+        restarts: independently seeded networks fitted per image; the reconstruction combines
+            them, which averages out the different ways single networks overfit few measurements.
         combine: how restarts are combined: pixelwise ``mean`` or ``median``, or ``best``: per
             image the restart with the lowest data loss (measurements only, no ground truth).
-        initialization: ``random`` (the freshly seeded decoders, as the paper's code) or
-            ``spectral`` (phase retrieval: each decoder is first fitted for ``init_steps``
+        initialization: ``random`` (the freshly seeded networks, as the paper's code) or
+            ``spectral`` (phase retrieval: each network is first fitted for ``init_steps``
             optimizer steps to the truncated spectral estimate of its image).
         init_steps: optimizer steps of that fit.
-        **kwargs: image_shape, chunk_size, problem, ratio, iterations, seed: see
+        input_noise: sigma_z above (DIP: 1/30); 0 for none.
+        average: beta above (DIP: 0.99); ``null`` for none.
+        early_stop: patience P above, in iterations; ``null`` for a fixed budget.
+        early_stop_window: W above.
+        **kwargs: operator, chunk_size, iterations, seed: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
 
     def __init__(
         self,
         *args: Any,
-        channels: list[int] = [25, 15, 10],  # noqa: B006 (jsonargparse needs a literal default)
+        prior: PriorFactory | None = None,
         optimizer: OptimizerCallable = adam,
         restarts: int = 1,
         combine: Literal["mean", "median", "best"] = "mean",
         initialization: Literal["random", "spectral"] = "random",
         init_steps: int = 300,
+        input_noise: float = 0.0,
+        average: float | None = None,
+        early_stop: int | None = None,
+        early_stop_window: int = 100,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -57,14 +84,29 @@ class UntrainedPriorModule(ReconstructionModule):
             raise DipLightningError(f"--model.restarts must be at least 1, got {restarts}")
         if initialization == "spectral" and not hasattr(self.operator, "spectral_estimate"):
             raise DipLightningError(
-                f"spectral initialization is defined for phase retrieval, not for {self.operator.problem}; "
+                f"spectral initialization is defined for phase retrieval, not for {self.operator.name}; "
                 "use --model.initialization random"
+            )
+        if input_noise < 0:
+            raise DipLightningError(f"--model.input_noise must be non-negative, got {input_noise}")
+        if average is not None and not 0 <= average < 1:
+            raise DipLightningError(f"--model.average must lie in [0, 1) (e.g. 0.99) or be null, got {average}")
+        if early_stop is not None and early_stop < 1 or early_stop_window < 1:
+            raise DipLightningError(
+                f"--model.early_stop ({early_stop}) and --model.early_stop_window ({early_stop_window}) must be "
+                "positive numbers of iterations (early_stop null for a fixed budget)"
             )
         self.restarts = restarts
         self.combine = combine
         self.initialization = initialization
         self.init_steps = init_steps
-        self.prior = DeepDecoder(self.chunk_size * restarts, self.operator.image_shape, channels, seed=self.hparams.seed)
+        self.input_noise = input_noise
+        self.average = average
+        self.early_stop = early_stop
+        self.variance_rate = 2.0 / (early_stop_window + 1)
+        build = prior if prior is not None else DeepDecoder
+        self.prior = build(self.chunk_size * restarts, self.operator.image_shape, self.hparams.seed)
+        self.hparams["prior"] = self.prior.describe()
         self.optimizer_factory = optimizer
         self._evaluation_optimizer: Optimizer | None = None
 
@@ -73,7 +115,7 @@ class UntrainedPriorModule(ReconstructionModule):
         return self.optimizer_factory(self.prior.parameters())
 
     def optimizer(self) -> Optimizer:
-        """The decoder optimizer: Lightning's during fit, a private one in validate/test."""
+        """The network optimizer: Lightning's during fit, a private one in validate/test."""
         if self._trainer is not None and self._trainer.training:
             return self.optimizers()
         if self._evaluation_optimizer is None:
@@ -93,7 +135,7 @@ class UntrainedPriorModule(ReconstructionModule):
 
     # ----------------------------------------------------------------------------- chunk life
     def initialize(self, chunk: Chunk) -> None:
-        """Fresh decoders and optimizer state for the chunk (optionally fitted to a spectral estimate)."""
+        """Fresh networks and optimizer state for the chunk (optionally fitted to a spectral estimate)."""
         restart = torch.arange(self.restarts).repeat_interleave(chunk.size)
         self.prior.reset(chunk.index.repeat(self.restarts), restart)
         self.clear_optimizer_state()
@@ -103,18 +145,54 @@ class UntrainedPriorModule(ReconstructionModule):
         with torch.no_grad():
             chunk.estimate = self.prior(chunk.decoders)
 
+    def generate(self, chunk: Chunk) -> Tensor:
+        """Every network's output for a fitting step (input perturbed if ``input_noise``)."""
+        return self.prior(chunk.decoders, perturbation=self.input_noise)
+
     def fit_prior_to(self, chunk: Chunk, images: Tensor, steps: int | None = None) -> Tensor:
-        """Optimizer steps on sum_b (1/n) ||G(w_b; z_b) - images_b||^2; returns the last per-decoder loss."""
+        """Optimizer steps on sum_b (1/n) ||G(w_b; z_b) - images_b||^2; returns the last per-network loss."""
         optimizer = self.optimizer()
         for _ in range(self.init_steps if steps is None else steps):
-            loss = (self.prior(chunk.decoders) - images).pow(2).flatten(1).mean(1)
+            loss = (self.generate(chunk) - images).pow(2).flatten(1).mean(1)
             optimizer.zero_grad()
             self.backward_sum(loss)
             optimizer.step()
         return loss.detach()
 
+    @torch.no_grad()
+    def track(self, chunk: Chunk, outputs: Tensor) -> None:
+        """Record this iteration's network outputs (restarts * b, C, H, W): output average and stopping rule."""
+        if self.average is not None:
+            previous = chunk.state.get("average", outputs)
+            chunk.state["average"] = self.average * previous + (1 - self.average) * outputs
+        if self.early_stop is None:
+            return
+        x = chunk.state.get("average", outputs)
+        state, rate = chunk.state, self.variance_rate
+        if "mean" not in state:
+            state.update(mean=x.clone(), variance=x.new_zeros(len(x)), lowest=torch.full_like(x[:, 0, 0, 0], torch.inf),
+                         kept=x.clone(), since=torch.zeros(len(x), dtype=torch.long, device=x.device))
+            return
+        change = (x - state["mean"]).flatten(1).pow(2).mean(1)
+        state["variance"] = (1 - rate) * (state["variance"] + rate * change)
+        state["mean"] = (1 - rate) * state["mean"] + rate * x
+        running = state["since"] < self.early_stop
+        # the variance starts at 0, so only lows after one window count
+        improved = running & (state["variance"] < state["lowest"]) & (chunk.iteration >= 1 / rate)
+        state["lowest"] = torch.where(improved, state["variance"], state["lowest"])
+        state["kept"] = torch.where(improved[:, None, None, None], x, state["kept"])
+        state["since"] = torch.where(improved, 0, state["since"] + running.long())
+
+    def converged(self, chunk: Chunk) -> bool:
+        return self.early_stop is not None and "since" in chunk.state and bool(
+            (chunk.state["since"] >= self.early_stop).all())
+
     def decoder_estimates(self, chunk: Chunk) -> Tensor:
-        """Every decoder's current image, (restarts * b, C, H, W)."""
+        """Every network's current estimate, (restarts * b, C, H, W)."""
+        if "kept" in chunk.state:
+            return chunk.state["kept"]
+        if "average" in chunk.state:
+            return chunk.state["average"]
         return self.prior(chunk.decoders)
 
     def reconstruction(self, chunk: Chunk) -> Tensor:
@@ -128,5 +206,7 @@ class UntrainedPriorModule(ReconstructionModule):
         return stacked[best, torch.arange(chunk.size, device=best.device)]
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "restarts": self.restarts, "combine": self.combine,
-                "initialization": self.initialization}
+        stopping = {"early_stop": self.early_stop} if self.early_stop else {}
+        return {**super().describe(), **self.prior.describe(), "restarts": self.restarts, "combine": self.combine,
+                "initialization": self.initialization, "input_noise": self.input_noise, "average": self.average,
+                **stopping}

@@ -2,6 +2,10 @@
 
 from dip_lightning.operators.base import ImageShape, Operator
 from dip_lightning.operators.compressive_sensing import CompressiveSensing
+from dip_lightning.operators.denoising import Denoising
+from dip_lightning.operators.inpainting import Inpainting
 from dip_lightning.operators.phase_retrieval import PhaseRetrieval
+from dip_lightning.operators.super_resolution import SuperResolution
 
-__all__ = ["CompressiveSensing", "ImageShape", "Operator", "PhaseRetrieval"]
+__all__ = ["CompressiveSensing", "Denoising", "ImageShape", "Inpainting", "Operator", "PhaseRetrieval",
+           "SuperResolution"]

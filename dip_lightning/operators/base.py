@@ -1,34 +1,58 @@
-"""Measurement operators: the forward model y = forward(x) and its linear part A, A^T."""
+"""Measurement operators: the forward model y = forward(x) + noise and its linear part A, A^T."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from dip_lightning.errors import DipLightningError
+from dip_lightning.seeding import generator
 
 ImageShape = tuple[int, int, int]
+NOISE_STREAM = 1_000_003  # seeding stream of measurement noise (decoders use small stream numbers)
 
 
 class Operator(nn.Module):
     """A batched measurement model on images of shape (C, H, W).
 
     Subclasses implement the linear part ``A`` (``(B, C, H, W) -> (B, m)``) and its adjoint
-    ``A_adjoint`` (``(B, m) -> (B, C, H, W)``). ``forward`` is the full measurement model
-    (``A`` itself for linear problems, ``|A x|`` for phase retrieval), and ``lift`` maps a
-    measurement back into the range of ``A`` given the current ``A x``, so that one gradient
-    step ``x - eta * A^T(A x - lift(y, A x))`` serves every problem.
+    ``A_adjoint`` (``(B, m) -> (B, C, H, W)``). ``forward`` is the noiseless measurement model
+    (``A`` itself for linear problems, ``|A x|`` for phase retrieval); :meth:`measure` adds the
+    measurement noise, ``y = forward(x) + noise_sigma * e`` with ``e ~ N(0, I)`` drawn for each
+    image from ``(seed, dataset index)`` alone. ``lift`` maps a measurement back into the range
+    of ``A`` given the current ``A x``, so that one gradient step
+    ``x - eta * A^T(A x - lift(y, A x))`` serves every problem.
+
+    Args:
+        image_shape: (C, H, W) of the images (the CLI links it from the datamodule).
+        num_measurements: m.
+        noise_sigma: standard deviation of additive Gaussian noise on y (pixel values in [0, 1]).
+        seed: seed of the operator's randomness (matrix, mask) and of the noise.
     """
 
+    name = "operator"  # short problem name recorded in summaries
     sign_ambiguous = False  # True where x and -x give the same measurements
+    linear = True  # False where forward is not A itself
 
-    def __init__(self, image_shape: ImageShape, num_measurements: int) -> None:
+    def __init__(self, image_shape: ImageShape, num_measurements: int, noise_sigma: float = 0.0, seed: int = 0) -> None:
         super().__init__()
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise DipLightningError(f"image_shape must be (channels, height, width), got {tuple(image_shape)}")
+        if not noise_sigma >= 0:
+            raise DipLightningError(f"noise_sigma must be non-negative, got {noise_sigma}")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.n = math.prod(self.image_shape)
         self.m = int(num_measurements)
+        self.noise_sigma = float(noise_sigma)
+        self.seed = seed
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies the measurements (recorded in summaries, compared on resume)."""
+        return {"problem": self.name, "num_measurements": self.m, "noise_sigma": self.noise_sigma,
+                "operator_seed": self.seed}
 
     def A(self, x: Tensor) -> Tensor:  # noqa: N802 (the operator's conventional name)
         raise NotImplementedError
@@ -37,8 +61,18 @@ class Operator(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
-        """Noiseless measurements y = A(x), shape (B, m)."""
+        """Noiseless measurements A(x), shape (B, m)."""
         return self.A(x)
+
+    @torch.no_grad()
+    def measure(self, x: Tensor, index: Tensor) -> Tensor:
+        """Noisy measurements of the images ``x`` (B, C, H, W) with dataset indices ``index`` (B,)."""
+        y = self.forward(x)
+        if self.noise_sigma == 0:
+            return y
+        noise = torch.stack([torch.randn(y.shape[1:], generator=generator(self.seed, i, NOISE_STREAM), dtype=y.dtype)
+                             for i in index.tolist()])
+        return y + self.noise_sigma * noise.to(y.device)
 
     def lift(self, y: Tensor, Ax: Tensor) -> Tensor:  # noqa: N803
         """The point in A's range that the measurement ``y`` asks ``A x`` to be (here: ``y``)."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from torch import Tensor
 
 from dip_lightning.operators.base import ImageShape, Operator, num_measurements
 from dip_lightning.seeding import generator
-import torch
 
 
 class CompressiveSensing(Operator):
-    """y = A x with A in R^{m x n}, entries i.i.d. N(0, 1/m), m = round(ratio * n).
+    """y = A x (+ noise) with A in R^{m x n}, entries i.i.d. N(0, 1/m), m = round(ratio * n).
 
     The matrix is drawn on the CPU from ``seed`` (so every process and device builds the same
     A) and is shared by all images: ``A(x) = x.flatten(1) @ A^T``, ``A_adjoint(y) = y @ A``.
@@ -22,15 +24,19 @@ class CompressiveSensing(Operator):
     approximate projection onto {x : A x = y}.
     """
 
+    name = "cs"
     max_ratio = 1.0
     problem = "compressive sensing"
 
-    def __init__(self, image_shape: ImageShape, ratio: float, seed: int = 0) -> None:
+    def __init__(self, image_shape: ImageShape, ratio: float = 0.25, noise_sigma: float = 0.0, seed: int = 0) -> None:
         n = int(torch.Size(image_shape).numel())
-        super().__init__(image_shape, num_measurements(ratio, n, self.max_ratio, self.problem))
+        super().__init__(image_shape, num_measurements(ratio, n, self.max_ratio, self.problem), noise_sigma, seed)
         self.ratio = ratio
         matrix = torch.randn(self.m, self.n, generator=generator(seed, stream=1), dtype=torch.float64)
         self.register_buffer("matrix", matrix / self.m**0.5, persistent=False)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "ratio": self.ratio}
 
     def _apply(self, fn, recurse=True):
         # keep the matrix in float64 when the module is cast (e.g. .float(), .half())

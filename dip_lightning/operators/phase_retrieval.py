@@ -11,7 +11,7 @@ from dip_lightning.operators.compressive_sensing import CompressiveSensing
 
 
 class PhaseRetrieval(CompressiveSensing):
-    """y = |A x|, with the same seeded Gaussian A (entries N(0, 1/m), m = round(ratio * n)).
+    """y = |A x| (+ noise), with the same seeded Gaussian A (entries N(0, 1/m), m = round(ratio * n)).
 
     ``ratio`` may exceed 1. ``A`` and ``A_adjoint`` are the linear part; ``lift(y, A x)`` is
     ``y * sign(A x)``, the measurement with the current phase estimate, so that Net-PGD's step
@@ -19,9 +19,11 @@ class PhaseRetrieval(CompressiveSensing):
     determined up to a global sign: x and -x give the same y.
     """
 
+    name = "cpr"
     max_ratio = math.inf
     problem = "phase retrieval"
     sign_ambiguous = True
+    linear = False
 
     def forward(self, x: Tensor) -> Tensor:
         return self.A(x).abs()

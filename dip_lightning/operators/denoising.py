@@ -1,0 +1,38 @@
+"""Denoising: the identity operator with additive Gaussian noise."""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor
+
+from dip_lightning.errors import DipLightningError
+from dip_lightning.operators.base import ImageShape, Operator
+
+
+class Denoising(Operator):
+    """y = x + noise_sigma * e, e ~ N(0, I): ``A`` is the identity (m = n), flattened to (B, n).
+
+    The noise of each image is drawn from ``(seed, dataset index)`` alone (see
+    :meth:`~dip_lightning.operators.Operator.measure`), so every method and every run sees the
+    same noisy image. ``noise_sigma`` is on the [0, 1] pixel scale: 25/255 is sigma = 25 on 0..255.
+    """
+
+    name = "denoise"
+
+    def __init__(self, image_shape: ImageShape, noise_sigma: float = 25 / 255, seed: int = 0) -> None:
+        if not noise_sigma > 0:
+            raise DipLightningError(
+                f"denoising needs noise: noise_sigma must be positive, got {noise_sigma}; "
+                "e.g. --model.operator.noise_sigma 0.098 (sigma = 25 on the 0..255 scale)"
+            )
+        super().__init__(image_shape, math.prod(image_shape), noise_sigma, seed)
+
+    def A(self, x: Tensor) -> Tensor:  # noqa: N802
+        return x.flatten(1)
+
+    def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
+        return y.reshape(y.shape[0], *self.image_shape)
+
+    def norm_squared(self, iterations: int = 0, margin: float = 1.0) -> float:
+        return 1.0

@@ -1,0 +1,93 @@
+"""Layers of many independent networks evaluated in one pass: every tensor has a leading network dimension.
+
+Each function takes parameters of shape (B, ...) and activations of shape (B, ...) and never mixes
+network b with network b' (no reduction over the leading dimension), so a network's output and
+gradients depend only on its own parameters and input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+NORM_EPS = 1e-5  # as nn.BatchNorm2d, which the reference codes apply to a batch of one image
+
+
+def conv1x1(weight: Tensor, h: Tensor) -> Tensor:
+    """Per-network 1x1 convolution without bias: (B, k_out, k_in) x (B, k_in, H, W) -> (B, k_out, H, W)."""
+    batch, channels, height, width = h.shape
+    return torch.bmm(weight, h.reshape(batch, channels, height * width)).view(batch, -1, height, width)
+
+
+def channel_norm(h: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
+    """Normalize each channel of each network's activation over its own pixels, then scale and shift.
+
+    This is ``nn.BatchNorm2d`` in training mode applied to a batch of one image, per network.
+    ``gain`` and ``bias`` are (B, C).
+    """
+    var, mean = torch.var_mean(h, dim=(2, 3), keepdim=True, correction=0)
+    inv_std = torch.rsqrt(var.double() + NORM_EPS).to(h.dtype)  # float64: see exact_sigmoid
+    return (h - mean) * inv_std * gain[:, :, None, None] + bias[:, :, None, None]
+
+
+def exact_sigmoid(h: Tensor) -> Tensor:
+    """Sigmoid evaluated in float64 and rounded back.
+
+    PyTorch's float32 sigmoid takes different vectorized paths for tensors of different sizes,
+    so one image alone and the same image in a chunk would differ in the last bit, and the
+    difference grows over thousands of iterations. Rounded from float64, they agree.
+    """
+    return torch.sigmoid(h.double()).to(h.dtype)
+
+
+class BatchedConv2d(nn.Module):
+    """B independent k x k convolutions with bias and reflection padding, as one grouped convolution.
+
+    ``weight`` is (B, c_out, c_in, k, k) and ``bias`` (B, c_out). Network b's input channels form
+    group b of ``F.conv2d(..., groups=B)``, so no output channel sees another network's input.
+    """
+
+    def __init__(self, num_networks: int, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.weight = nn.Parameter(torch.empty(num_networks, out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.empty(num_networks, out_channels))
+
+    @torch.no_grad()
+    def reset_slot(self, slot: int, rng: torch.Generator) -> None:
+        """PyTorch's default ``nn.Conv2d`` initialization, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from ``rng``."""
+        bound = 1.0 / math.sqrt(self.weight[0, 0].numel())
+        self.weight[slot].copy_((2 * torch.rand(self.weight.shape[1:], generator=rng) - 1) * bound)
+        self.bias[slot].copy_((2 * torch.rand(self.bias.shape[1:], generator=rng) - 1) * bound)
+
+    def forward(self, h: Tensor) -> Tensor:
+        b, c_in = h.shape[:2]
+        pad = (self.kernel_size - 1) // 2
+        if pad:
+            h = F.pad(h, (pad, pad, pad, pad), mode="reflect")
+        weight = self.weight[:b].reshape(-1, c_in, self.kernel_size, self.kernel_size)
+        out = F.conv2d(h.reshape(1, b * c_in, *h.shape[2:]), weight, self.bias[:b].reshape(-1),
+                       stride=self.stride, groups=b)
+        return out.view(b, -1, *out.shape[2:])
+
+
+class BatchedChannelNorm(nn.Module):
+    """:func:`channel_norm` with a learned gain and bias per network and channel (initialized to 1 and 0)."""
+
+    def __init__(self, num_networks: int, channels: int) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(num_networks, channels))
+        self.bias = nn.Parameter(torch.zeros(num_networks, channels))
+
+    @torch.no_grad()
+    def reset_slot(self, slot: int, rng: torch.Generator | None = None) -> None:
+        self.gain[slot].fill_(1.0)
+        self.bias[slot].fill_(0.0)
+
+    def forward(self, h: Tensor) -> Tensor:
+        b = h.shape[0]
+        return channel_norm(h, self.gain[:b], self.bias[:b])

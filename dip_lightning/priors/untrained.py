@@ -1,0 +1,89 @@
+"""What every untrained generator prior shares: a bank of independent networks with fixed random inputs."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from dip_lightning.operators.base import ImageShape
+from dip_lightning.seeding import generator
+
+PERTURBATION_STREAM = 1_000_000  # seeding streams of the input perturbations: this + restart
+
+
+class UntrainedPrior(nn.Module):
+    """``num_decoders`` independent generators ``x_b = G(w_b; z_b)``, evaluated together.
+
+    Each network has its own weights ``w_b`` and its own fixed random input ``z_b`` (the buffer
+    ``latent``, (B, *latent_shape)); only the weights are fitted. Network ``b`` is initialized by
+    :meth:`reset` from ``(seed, dataset index, restart)`` alone, never from its slot, so an image's
+    reconstruction does not depend on which other images share its chunk.
+
+    Subclasses define ``latent_shape``, :meth:`reset_weights` (one slot from a generator) and
+    :meth:`generate` (``(b, *latent_shape) -> (b, C, H, W)``).
+
+    Args:
+        num_decoders: networks held at once (the chunk size times the restarts per image).
+        image_shape: (C, H, W) of the images.
+        seed: base seed of the inputs and weights.
+    """
+
+    latent_shape: tuple[int, ...]
+
+    def __init__(self, num_decoders: int, image_shape: ImageShape, seed: int = 0) -> None:
+        super().__init__()
+        self.seed = seed
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self._perturbation_rngs: list[torch.Generator] = [generator(seed, 0, PERTURBATION_STREAM)] * num_decoders
+
+    @property
+    def num_decoders(self) -> int:
+        return self.latent.shape[0]
+
+    @property
+    def parameters_per_image(self) -> int:
+        return sum(p[0].numel() for p in self.parameters())
+
+    def describe(self) -> dict[str, Any]:
+        """The prior's class and settings (recorded in summaries, compared on resume)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def reset(self, indices: Tensor, restarts: Tensor | None = None) -> None:
+        """Re-initialize networks ``0 .. len(indices)-1`` for the dataset images ``indices``.
+
+        Network ``b`` gets an input ``z_b ~ U[0, 0.1)`` and weights drawn from
+        (seed, indices[b], restarts[b]) alone (restart 0 by default).
+        """
+        restarts = torch.zeros_like(indices) if restarts is None else restarts
+        for slot, (index, restart) in enumerate(zip(indices.tolist(), restarts.tolist())):
+            rng = generator(self.seed, index, stream=2 + restart)
+            self.latent[slot].copy_(0.1 * torch.rand(self.latent_shape, generator=rng))
+            self.reset_weights(slot, rng)
+            self._perturbation_rngs[slot] = generator(self.seed, index, stream=PERTURBATION_STREAM + restart)
+
+    def reset_weights(self, slot: int, rng: torch.Generator) -> None:
+        raise NotImplementedError
+
+    def generate(self, latent: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, num_images: int | None = None, perturbation: float = 0.0) -> Tensor:
+        """Outputs of the first ``num_images`` networks (all by default), shape (B, C, H, W).
+
+        With ``perturbation`` > 0 every input is perturbed, ``z_b + perturbation * e_b`` with a
+        fresh ``e_b ~ N(0, I)`` drawn from network b's own generator (DIP's input-noise
+        regularization); the stored inputs are unchanged.
+        """
+        b = self.num_decoders if num_images is None else num_images
+        latent = self.latent[:b]
+        if perturbation > 0:
+            noise = torch.stack([torch.randn(self.latent_shape, generator=rng) for rng in self._perturbation_rngs[:b]])
+            latent = latent + perturbation * noise.to(latent)
+        return self.generate(latent)
+
+
+PriorFactory = Callable[[int, ImageShape, int], UntrainedPrior]
+"""Builds a prior from (num_decoders, image_shape, seed); in a config, a class path and its other arguments."""

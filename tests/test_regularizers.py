@@ -1,0 +1,67 @@
+"""DIP's regularizers: output averaging and the running-variance early stop, on synthetic output sequences
+and end to end."""
+
+from functools import partial
+
+import torch
+
+from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms.base import Chunk
+from dip_lightning.data import NaturalImagesDataModule
+from dip_lightning.operators import Denoising
+from dip_lightning.priors import DeepDecoder
+from tests.helpers import fit
+
+
+def module(**kwargs) -> NetGD:
+    return NetGD(Denoising((1, 8, 8)), chunk_size=2, iterations=1000, **kwargs)
+
+
+def test_average_is_the_exponential_moving_average_of_the_outputs():
+    net = module(average=0.9)
+    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64))
+    outputs = torch.rand(5, 2, 1, 8, 8)
+    for t in range(5):
+        net.track(chunk, outputs[t])
+    expected = outputs[0]
+    for t in range(1, 5):
+        expected = 0.9 * expected + 0.1 * outputs[t]
+    torch.testing.assert_close(net.reconstruction(chunk), expected)
+
+
+def test_early_stop_keeps_the_estimate_at_the_lowest_running_variance_and_stops_after_the_patience():
+    """Image 0 settles (its fluctuation shrinks until t = 300, then grows, like a DIP fit that starts fitting
+    the noise); image 1 keeps settling. The estimate kept for image 0 is the one near t = 300, and the chunk is
+    only done once image 1 has stopped improving too."""
+    net = module(early_stop=60, early_stop_window=20)
+    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64))
+    rng = torch.Generator().manual_seed(0)
+    kept_at = {}
+    for t in range(1000):
+        scale = torch.tensor([abs(t - 300) / 300 + 0.01, max(0.6 - t / 1000, 0.05)])
+        x = scale[:, None, None, None] * torch.randn(2, 1, 8, 8, generator=rng)
+        chunk.iteration = t
+        net.track(chunk, x)
+        for b in range(2):
+            if torch.equal(chunk.state["kept"][b], x[b]):
+                kept_at[b] = t
+        if net.converged(chunk):
+            break
+    assert 270 <= kept_at[0] <= 340
+    assert torch.equal(net.decoder_estimates(chunk)[0], chunk.state["kept"][0])
+    assert chunk.state["since"][0] >= 60
+    assert kept_at[1] >= 640 and t >= kept_at[1] + 60  # image 1 improved until its fluctuation stopped shrinking
+
+
+def test_early_stop_ends_a_chunk_before_its_budget_and_the_next_chunk_still_runs(tmp_path):
+    dm = NaturalImagesDataModule(images=["camera", "moon", "coins"], size=32, channels=1, chunk_size=2,
+                                 iterations=400)
+    net = NetGD(Denoising(dm.image_shape, noise_sigma=0.1), chunk_size=2, iterations=400, early_stop=20,
+                early_stop_window=10, prior=partial(DeepDecoder, channels=[16, 16, 16]))
+    steps = []
+    step = net.outer_step
+    net.outer_step = lambda chunk: steps.append(chunk.size) or step(chunk)
+    rows = fit(net, dm, tmp_path)
+    assert sorted(rows) == [0, 1, 2] and all(r["status"] == "ok" for r in rows.values())
+    first, second = steps.count(2), steps.count(1)
+    assert 0 < first < 400 and 0 < second < 400  # both chunks stopped early, the second one ran
