@@ -65,3 +65,23 @@ def test_early_stop_ends_a_chunk_before_its_budget_and_the_next_chunk_still_runs
     assert sorted(rows) == [0, 1, 2] and all(r["status"] == "ok" for r in rows.values())
     first, second = steps.count(2), steps.count(1)
     assert 0 < first < 400 and 0 < second < 400  # both chunks stopped early, the second one ran
+
+
+def test_data_consistency_keeps_the_observed_pixels_and_is_refused_for_noisy_measurements():
+    import pytest
+
+    from dip_lightning.errors import DipLightningError
+    from dip_lightning.operators import Inpainting
+
+    x = torch.rand(2, 1, 8, 8)
+    net = NetGD(Inpainting((1, 8, 8), kept=0.5), chunk_size=2, iterations=3, data_consistency=True,
+                prior=partial(DeepDecoder, channels=[4, 4]))
+    chunk = net.begin_chunk({"index": torch.arange(2), "image": x})
+    net.outer_step(chunk)
+    x_hat, mask = net.reconstruction(chunk), net.operator.mask
+    torch.testing.assert_close(x_hat * mask, x * mask)  # measured pixels as measured
+    torch.testing.assert_close(x_hat * ~mask, net.prior(2) * ~mask)  # the network fills in the rest
+    with pytest.raises(DipLightningError, match="noiseless measurements"):
+        NetGD(Inpainting((1, 8, 8), noise_sigma=0.1), data_consistency=True)
+    with pytest.raises(DipLightningError, match="noiseless measurements"):
+        NetGD(Denoising((1, 8, 8)), data_consistency=True)

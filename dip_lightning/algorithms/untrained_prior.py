@@ -60,6 +60,11 @@ class UntrainedPriorModule(ReconstructionModule):
         average: beta above (DIP: 0.99); ``null`` for none.
         early_stop: patience P above, in iterations; ``null`` for a fixed budget.
         early_stop_window: W above.
+        data_consistency: replace the measured part of the reconstruction by the measurements,
+            :math:`\hat x \leftarrow \hat x + A^\top (y - A \hat x)` (the projection onto
+            :math:`\{x : A x = y\}` when :math:`A A^\top = I`): for noiseless inpainting, the observed
+            pixels are kept as measured, as classical inpainting does. Refused for noisy measurements
+            and for operators without orthonormal rows.
         **kwargs: operator, chunk_size, iterations, seed: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
@@ -77,6 +82,7 @@ class UntrainedPriorModule(ReconstructionModule):
         average: float | None = None,
         early_stop: int | None = None,
         early_stop_window: int = 100,
+        data_consistency: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -96,6 +102,13 @@ class UntrainedPriorModule(ReconstructionModule):
                 f"--model.early_stop ({early_stop}) and --model.early_stop_window ({early_stop_window}) must be "
                 "positive numbers of iterations (early_stop null for a fixed budget)"
             )
+        if data_consistency and not (self.operator.orthonormal_rows and self.operator.noise_sigma == 0):
+            raise DipLightningError(
+                "--model.data_consistency keeps the measurements as they are, which needs noiseless measurements "
+                f"and an operator with A A^T = I (inpainting); {self.operator.name} with noise_sigma "
+                f"{self.operator.noise_sigma} is not one: set it to false"
+            )
+        self.data_consistency = data_consistency
         self.restarts = restarts
         self.combine = combine
         self.initialization = initialization
@@ -199,14 +212,18 @@ class UntrainedPriorModule(ReconstructionModule):
         """The current reconstruction x_hat of the chunk, (b, C, H, W): its restarts combined."""
         estimates = self.decoder_estimates(chunk)
         if self.combine != "best":
-            return chunk.combine(estimates, self.combine)
-        loss = self.operator.data_loss(estimates, chunk.decoder_measurements).nan_to_num(torch.inf)
-        best = loss.view(chunk.restarts, chunk.size).argmin(0)
-        stacked = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])
-        return stacked[best, torch.arange(chunk.size, device=best.device)]
+            x_hat = chunk.combine(estimates, self.combine)
+        else:
+            loss = self.operator.data_loss(estimates, chunk.decoder_measurements).nan_to_num(torch.inf)
+            best = loss.view(chunk.restarts, chunk.size).argmin(0)
+            stacked = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])
+            x_hat = stacked[best, torch.arange(chunk.size, device=best.device)]
+        if self.data_consistency:
+            x_hat = x_hat + self.operator.A_adjoint(chunk.measurements - self.operator.A(x_hat))
+        return x_hat
 
     def describe(self) -> dict[str, Any]:
         stopping = {"early_stop": self.early_stop} if self.early_stop else {}
         return {**super().describe(), **self.prior.describe(), "restarts": self.restarts, "combine": self.combine,
                 "initialization": self.initialization, "input_noise": self.input_noise, "average": self.average,
-                **stopping}
+                "data_consistency": self.data_consistency, **stopping}

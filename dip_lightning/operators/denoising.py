@@ -19,6 +19,7 @@ class Denoising(Operator):
     """
 
     name = "denoise"
+    orthonormal_rows = True
 
     def __init__(self, image_shape: ImageShape, noise_sigma: float = 25 / 255, seed: int = 0) -> None:
         if not noise_sigma > 0:

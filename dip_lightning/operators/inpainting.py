@@ -31,6 +31,7 @@ class Inpainting(Operator):
     """
 
     name = "inpaint"
+    orthonormal_rows = True
 
     def __init__(
         self, image_shape: ImageShape, kept: float = 0.5, mask: str | None = None, noise_sigma: float = 0.0,

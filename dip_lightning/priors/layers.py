@@ -76,7 +76,11 @@ class BatchedConv2d(nn.Module):
 
 
 class BatchedChannelNorm(nn.Module):
-    """:func:`channel_norm` with a learned gain and bias per network and channel (initialized to 1 and 0)."""
+    """:func:`channel_norm` with a learned gain and bias per network and channel (initialized to 1 and 0).
+
+    Evaluated as one ``F.group_norm`` over the (1, B * C, H, W) view with a group per channel of each
+    network: the same normalization, in PyTorch's fused kernel (several times faster than composing it).
+    """
 
     def __init__(self, num_networks: int, channels: int) -> None:
         super().__init__()
@@ -89,5 +93,7 @@ class BatchedChannelNorm(nn.Module):
         self.bias[slot].fill_(0.0)
 
     def forward(self, h: Tensor) -> Tensor:
-        b = h.shape[0]
-        return channel_norm(h, self.gain[:b], self.bias[:b])
+        b, c = h.shape[:2]
+        out = F.group_norm(h.reshape(1, b * c, *h.shape[2:]), b * c, self.gain[:b].reshape(-1),
+                           self.bias[:b].reshape(-1), NORM_EPS)
+        return out.view_as(h)
