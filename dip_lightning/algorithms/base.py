@@ -90,6 +90,7 @@ class ReconstructionModule(LightningModule):
     """
 
     algorithm = "base"
+    linear_only = False  # True for methods that need y = A x (no phase retrieval)
 
     def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000, seed: int = 0) -> None:
         super().__init__()
@@ -113,6 +114,11 @@ class ReconstructionModule(LightningModule):
         """Refuse measurement models the method cannot solve (a DipLightningError naming the fix)."""
         if not isinstance(operator, Operator):
             raise DipLightningError(f"operator must be a dip_lightning.operators.Operator, got {type(operator).__name__}")
+        if self.linear_only and not operator.linear:
+            raise DipLightningError(
+                f"{type(self).__name__} solves linear inverse problems, not {operator.name}; "
+                "use a linear operator (compressive sensing, inpainting, ...) or another method"
+            )
 
     def configure_optimizers(self) -> None:
         return None  # methods with weights to fit (untrained priors) return their optimizer

@@ -34,24 +34,25 @@ class ClassicalRestoration(ReconstructionModule):
       (``torch.nn.functional.interpolate(mode="bicubic")``, clipped to [0, 1]).
 
     The noise level of the denoisers is the operator's ``noise_sigma`` (known, as for the other
-    methods' tuning). Runs on the CPU, image by image (scikit-image is not batched); ``iterations``
-    is 1.
+    methods' tuning). Runs on the CPU, image by image (scikit-image is not batched), in one outer
+    iteration: a chunk is finished after its first step whatever the iteration budget.
 
     Args:
         method: one of the above; it must match the operator (denoisers: ``Denoising``, biharmonic:
             ``Inpainting``, bicubic: ``SuperResolution``).
         options: further keyword arguments of the scikit-image function, overriding the above
             (e.g. ``{weight: 0.08}`` for TV, ``{wavelet: db2}`` for wavelets).
-        **kwargs: operator, chunk_size, seed: see :class:`~dip_lightning.algorithms.ReconstructionModule`.
+        operator, chunk_size, seed: see :class:`~dip_lightning.algorithms.ReconstructionModule`.
+        iterations: 1 (the method is one step).
     """
 
-    def __init__(self, *args: Any, method: Method = "denoise_tv_chambolle", options: dict[str, Any] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, operator: Operator, method: Method = "denoise_tv_chambolle",
+                 options: dict[str, Any] | None = None, chunk_size: int = 16, iterations: int = 1,
+                 seed: int = 0) -> None:
         if method not in OPERATOR_OF:
             raise DipLightningError(f"unknown classical method {method!r}; choose one of {', '.join(OPERATOR_OF)}")
         self.method = method
-        kwargs.setdefault("iterations", 1)
-        super().__init__(*args, **kwargs)
+        super().__init__(operator, chunk_size=chunk_size, iterations=iterations, seed=seed)
         self.algorithm = method
         self.options = dict(options or {})
 
@@ -66,6 +67,9 @@ class ClassicalRestoration(ReconstructionModule):
 
     def initialize(self, chunk: Chunk) -> None:
         chunk.estimate = torch.zeros_like(chunk.target)
+
+    def converged(self, chunk: Chunk) -> bool:
+        return chunk.iteration >= 1  # the method is a single step
 
     @torch.no_grad()
     def outer_step(self, chunk: Chunk) -> Tensor:

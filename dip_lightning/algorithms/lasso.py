@@ -9,7 +9,6 @@ from torch import Tensor
 
 from dip_lightning.algorithms.base import Chunk, ReconstructionModule
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import Operator
 from dip_lightning.priors import make_transform
 
 
@@ -35,13 +34,7 @@ class Lasso(ReconstructionModule):
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
 
-    def check_operator(self, operator: Operator) -> None:
-        super().check_operator(operator)
-        if not operator.linear:
-            raise DipLightningError(
-                f"{type(self).__name__} solves linear inverse problems, not {operator.name}; "
-                "use a linear operator (compressive sensing, inpainting, ...) or another method"
-            )
+    linear_only = True
 
     def __init__(
         self,

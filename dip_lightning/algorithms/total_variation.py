@@ -10,7 +10,6 @@ from torch import Tensor
 
 from dip_lightning.algorithms.base import Chunk, ReconstructionModule
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import Operator
 from dip_lightning.priors.total_variation import GRADIENT_NORM_SQUARED, gradient, gradient_adjoint, total_variation
 
 
@@ -36,13 +35,7 @@ class TVMinimization(ReconstructionModule):
 
     algorithm = "tv"
 
-    def check_operator(self, operator: Operator) -> None:
-        super().check_operator(operator)
-        if not operator.linear:
-            raise DipLightningError(
-                f"{type(self).__name__} solves linear inverse problems, not {operator.name}; "
-                "use a linear operator (compressive sensing, inpainting, ...) or another method"
-            )
+    linear_only = True
 
     def __init__(self, *args: Any, weight: float = 0.001, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

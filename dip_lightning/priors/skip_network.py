@@ -38,7 +38,7 @@ class SkipNetwork(UntrainedPrior):
 
     Args:
         num_decoders: networks held at once (chunk size times restarts).
-        image_shape: (C, H, W); H and W must be multiples of 2^L.
+        image_shape: (C, H, W); H and W must be multiples of 2^L, and at least 2^(L+1).
         seed: base seed; see :class:`~dip_lightning.priors.UntrainedPrior`.
         channels: [c_1, ..., c_L], channels of each level (down and up paths alike).
         skip_channels: [s_1, ..., s_L], channels of each skip connection (0 for none).
@@ -66,11 +66,12 @@ class SkipNetwork(UntrainedPrior):
             raise DipLightningError(f"input_channels must be positive, got {input_channels}")
         out_channels, height, width = self.image_shape
         scale = 2 ** len(channels)
-        if height % scale or width % scale:
+        if height % scale or width % scale or min(height, width) < 2 * scale:
             raise DipLightningError(
                 f"a skip network with {len(channels)} levels downsamples by {scale}, so it needs images whose "
-                f"height and width are multiples of {scale}, not {height}x{width}; use fewer levels in "
-                "--model.prior.channels or another image size"
+                f"height and width are multiples of {scale} and at least {2 * scale} (its deepest level normalizes "
+                f"over 2x2 pixels or more), not {height}x{width}; use fewer levels in --model.prior.channels or "
+                "another image size"
             )
         self.channels, self.skip_channels, self.input_channels = channels, skip_channels, input_channels
         self.latent_shape = (input_channels, height, width)
