@@ -179,6 +179,7 @@ def test_grayscale_natural_images_and_a_mask_file(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["kept"] == 0.5 and summary["num_measurements"] == 512 and summary["dataset"].startswith("skimage-gray")
+    assert Image.open(out / "reconstructions.png").size == (36, 3 * 34 + 2)  # target, masked image, reconstruction
 
 
 @pytest.mark.parametrize(

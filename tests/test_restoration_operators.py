@@ -92,3 +92,14 @@ def test_bad_restoration_settings_are_refused():
         SuperResolution((1, 32, 32), factor=3)
     with pytest.raises(DipLightningError, match="non-negative"):
         CompressiveSensing((1, 8, 8), noise_sigma=-1.0)
+
+
+def test_previews_show_the_measurements_as_images():
+    x = torch.rand(2, 3, 16, 16)
+    sr = SuperResolution((3, 16, 16), factor=4, kernel="box")
+    preview = sr.preview(sr(x))
+    assert preview.shape == x.shape
+    torch.testing.assert_close(preview[:, :, :4, :4], x[:, :, :4, :4].mean((2, 3), keepdim=True).expand(-1, -1, 4, 4))
+    inpainting = Inpainting((3, 16, 16), kept=0.5)
+    torch.testing.assert_close(inpainting.preview(inpainting(x)), x * inpainting.mask)
+    assert CompressiveSensing((3, 16, 16)).preview(torch.zeros(2, 192)) is None

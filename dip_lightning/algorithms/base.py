@@ -60,6 +60,7 @@ class ChunkResult:
     metrics: dict[str, Tensor]  # nmse, psnr, ssim, residual
     seconds: float  # wall time of the chunk divided by its number of images
     status: list[str]
+    measured: Tensor | None = None  # the measurements shown as images, where they are images (operator.preview)
 
     def rows(self) -> list[dict[str, Any]]:
         names = list(self.metrics)
@@ -188,6 +189,7 @@ class ReconstructionModule(LightningModule):
             metrics={k: v.cpu() for k, v in metrics.items()},
             seconds=(time.perf_counter() - chunk.started) / chunk.size,
             status=["ok" if ok else "diverged" for ok in finite.tolist()],
+            measured=None if (preview := self.operator.preview(chunk.measurements)) is None else preview.cpu(),
         )
 
     # ----------------------------------------------------------------------------- Lightning

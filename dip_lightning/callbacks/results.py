@@ -51,11 +51,14 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
     return [{**row, "index": int(row["index"]), **{k: float(row[k]) for k in FLOAT_COLUMNS}} for row in rows]
 
 
-def comparison_grid(targets: Tensor, reconstructions: Tensor, per_row: int = 8) -> Tensor:
-    """Rows of up to ``per_row`` targets, each row followed by the matching reconstructions."""
+def comparison_grid(targets: Tensor, reconstructions: Tensor, measured: Tensor | None = None, per_row: int = 8) -> Tensor:
+    """Rows of up to ``per_row`` targets, each row followed by the matching measurements (where given)
+    and reconstructions."""
     rows = []
+    per_row = max(1, min(per_row, len(targets)))
     for start in range(0, len(targets), per_row):
-        for images in (targets[start : start + per_row], reconstructions[start : start + per_row]):
+        groups = [targets, reconstructions] if measured is None else [targets, measured, reconstructions]
+        for images in (group[start : start + per_row] for group in groups):
             blank = torch.ones(per_row - len(images), *images.shape[1:])
             rows.append(torch.cat([images.clamp(0, 1), blank]))
     return make_grid(torch.cat(rows), nrow=per_row, padding=2, pad_value=1.0)
@@ -117,6 +120,8 @@ class ResultsWriter(Callback):
         name = f"chunk-{int(result.index.min()):09d}"
         chunks = self.chunk_dir(trainer)
         payload = {"index": result.index, "target": result.target, "reconstruction": result.reconstruction}
+        if result.measured is not None:
+            payload["measured"] = result.measured
         write_atomically(chunks / f"{name}.pt", lambda handle: torch.save(payload, handle), mode="wb")
         write_csv(chunks / f"{name}.csv", result.rows())  # the .csv marks the chunk finished
         write_csv(Path(trainer.default_root_dir) / "results.csv", self.rows(trainer))
@@ -158,7 +163,9 @@ class ResultsWriter(Callback):
         torch.save({"index": index[order], "reconstruction": reconstructions}, out / "reconstructions.pt")
         shown = order[: self.max_grid_images]
         targets = torch.cat([p["target"] for p in parts])[shown]
-        save_image(comparison_grid(targets, reconstructions[: self.max_grid_images]), out / "reconstructions.png")
+        measured = torch.cat([p["measured"] for p in parts])[shown] if all("measured" in p for p in parts) else None
+        save_image(comparison_grid(targets, reconstructions[: self.max_grid_images], measured),
+                   out / "reconstructions.png")
         print(
             f"\n{summary['num_images']} images, nMSE mean {summary['nmse_mean']:.4g} "
             f"(median {summary['nmse_median']:.4g}), PSNR {summary['psnr_mean']:.2f} dB, "

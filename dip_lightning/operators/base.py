@@ -75,6 +75,10 @@ class Operator(nn.Module):
                              for i in index.tolist()])
         return y + self.noise_sigma * noise.to(y.device)
 
+    def preview(self, y: Tensor) -> Tensor | None:
+        """The measurements as images (B, C, H, W) for the results grid, or None where they are not images."""
+        return None
+
     def lift(self, y: Tensor, Ax: Tensor) -> Tensor:  # noqa: N803
         """The point in A's range that the measurement ``y`` asks ``A x`` to be (here: ``y``)."""
         return y

@@ -37,3 +37,6 @@ class Denoising(Operator):
 
     def norm_squared(self, iterations: int = 0, margin: float = 1.0) -> float:
         return 1.0
+
+    def preview(self, y: Tensor) -> Tensor:
+        return self.A_adjoint(y)  # the noisy image

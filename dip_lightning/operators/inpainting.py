@@ -86,3 +86,6 @@ class Inpainting(Operator):
 
     def norm_squared(self, iterations: int = 0, margin: float = 1.0) -> float:
         return 1.0
+
+    def preview(self, y: Tensor) -> Tensor:
+        return self.A_adjoint(y)  # the observed pixels, black where missing

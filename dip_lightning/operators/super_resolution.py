@@ -68,3 +68,7 @@ class SuperResolution(Operator):
         point = y.new_zeros(y.shape[0], *self.image_shape)
         _, pullback = torch.func.vjp(self.A, point)
         return pullback(y)[0]
+
+    def preview(self, y: Tensor) -> Tensor:
+        """The low-resolution image, enlarged by pixel repetition."""
+        return y.view(-1, *self.low_shape).repeat_interleave(self.factor, 2).repeat_interleave(self.factor, 3)
