@@ -69,9 +69,10 @@ def test_batched_skip_network_matches_stock_layers_per_image(shape, channels, sk
 def test_gradients_and_outputs_do_not_cross_networks():
     net = SkipNetwork(3, (1, 16, 16), 0, channels=[4, 4], skip_channels=[2, 2], input_channels=3)
     net()[1].sum().backward()
-    for p in net.parameters():
-        assert p.grad[1].abs().sum() > 0
+    for name, p in net.named_parameters():
         assert p.grad[0].abs().sum() == 0 and p.grad[2].abs().sum() == 0
+        if name.endswith("weight") or name.endswith("gain"):  # (a conv bias just before a norm cancels out)
+            assert p.grad[1].abs().sum() > 0, name
     alone = SkipNetwork(1, (1, 16, 16), 0, channels=[4, 4], skip_channels=[2, 2], input_channels=3)
     alone.reset(torch.tensor([1]))
     torch.testing.assert_close(alone(), net()[1:2], rtol=1e-6, atol=1e-7)
