@@ -112,6 +112,6 @@ def num_measurements(ratio: float, n: int, max_ratio: float, problem: str) -> in
         interval = f"(0, {max_ratio:g}]" if math.isfinite(max_ratio) else "(0, inf)"
         raise DipLightningError(
             f"compression ratio {ratio!r} is outside {interval} for {problem}; "
-            f"pass --model.ratio with a value in {interval}, e.g. --model.ratio 0.25"
+            f"pass --model.operator.ratio with a value in {interval}, e.g. --model.operator.ratio 0.25"
         )
     return max(1, round(ratio * n))
