@@ -109,6 +109,13 @@ def aggregate(rows: list[dict]) -> dict[tuple[str, float], dict[str, float]]:
             for key, v in groups.items()}
 
 
+def format_nmse(value: float | None) -> str:
+    """Four decimals; values that would print as 0.0000 (exact recovery) in scientific notation."""
+    if value is None:
+        return "-"
+    return f"{value:.1e}" if 0 < value < 5e-5 else f"{value:.4f}"
+
+
 def markdown_tables(stats: dict, methods: list[str], ratios: list[float], problem: str, title: str) -> str:
     head = "| method | " + " | ".join(f"f={f:g}" for f in ratios) + " |\n|---" + "|---" * len(ratios) + "|\n"
     out = [f"## {title}\n"]
@@ -116,7 +123,7 @@ def markdown_tables(stats: dict, methods: list[str], ratios: list[float], proble
         out.append(f"\n### {statistic} nMSE\n\n" + head)
         for method in methods:
             cells = [stats.get((method, f), {}).get(statistic) for f in ratios]
-            out.append(f"| {LABELS[method]} | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells) + " |\n")
+            out.append(f"| {LABELS[method]} | " + " | ".join(format_nmse(c) for c in cells) + " |\n")
     paper_ratios = RATIOS[problem]
     out.append("\n### The paper's MNIST values (six digits)\n\n| method | "
                + " | ".join(f"f={f:g}" for f in paper_ratios) + " |\n|---" + "|---" * len(paper_ratios) + "|\n")
@@ -124,6 +131,9 @@ def markdown_tables(stats: dict, methods: list[str], ratios: list[float], proble
         label = PAPER_LABELS.get(method, LABELS[method])
         out.append(f"| {label} | " + " | ".join("-" if math.isnan(v) else f"{v:g}" for v in values) + " |\n")
     return "".join(out)
+
+
+NMSE_FLOOR = 1e-4  # exact recoveries (1e-13) would squeeze every other line into the top of the plot
 
 
 def plot(stats: dict, methods: list[str], ratios: list[float], problem: str, dataset: str, title: str, path: Path):
@@ -135,9 +145,12 @@ def plot(stats: dict, methods: list[str], ratios: list[float], problem: str, dat
     figure, axes = plt.subplots(figsize=(6.4, 4.4))
     for number, method in enumerate(methods):
         colour = f"C{number}"
-        points = [(f, stats[(method, f)]["mean"]) for f in ratios if (method, f) in stats]
+        points = [(f, max(stats[(method, f)]["mean"], NMSE_FLOOR)) for f in ratios if (method, f) in stats]
         if points:
             axes.plot(*zip(*points), "o-", color=colour, label=LABELS[method])
+            floored = [(f, v) for f, v in points if v <= NMSE_FLOOR]
+            if floored:
+                axes.plot(*zip(*floored), "v", color=colour, markersize=9)
         if dataset == "mnist" and method in PAPER[problem]:
             paper = [(f, v) for f, v in zip(RATIOS[problem], PAPER[problem][method]) if not math.isnan(v)]
             axes.plot(*zip(*paper), "s", mfc="none", color=colour, ls=":", alpha=0.8,
@@ -146,7 +159,7 @@ def plot(stats: dict, methods: list[str], ratios: list[float], problem: str, dat
     if problem == "cpr":
         axes.set_xscale("log")
     axes.set_xlabel("compression ratio f = m / n")
-    axes.set_ylabel("mean nMSE")
+    axes.set_ylabel(f"mean nMSE (triangles: below {NMSE_FLOOR:g})")
     axes.set_title(title, fontsize=10)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=7, ncol=2)
@@ -207,6 +220,9 @@ def main() -> None:
 
     rows: list[dict] = []
     timings = []
+    # a resumed sweep adds to the time its earlier invocations spent on each run
+    previous = json.loads((out / "timings.json").read_text()) if (out / "timings.json").is_file() else []
+    spent = {(t["method"], t["ratio"]): t["seconds"] for t in previous}
     for method in methods:
         config = CONFIGS / f"{args.dataset}_{args.problem}_{method}.yaml"
         for ratio in ratios:
@@ -216,12 +232,14 @@ def main() -> None:
             started = time.perf_counter()
             results = run(config, ratio, indices, arguments, out / "runs" / config.stem / f"f{ratio:g}")
             seconds = time.perf_counter() - started
+            seconds += spent.get((method, ratio), 0.0)
             timings.append({"method": method, "ratio": ratio, "seconds": round(seconds, 1), "arguments": arguments})
             rows += [{"method": method, "ratio": ratio, **{c: row[c] for c in COLUMNS[2:]}} for row in results]
             with open(out / "results.csv", "w", newline="") as handle:  # after every run: partial results stay
                 writer = csv.DictWriter(handle, fieldnames=COLUMNS)
                 writer.writeheader()
                 writer.writerows(rows)
+            (out / "timings.json").write_text(json.dumps(timings, indent=2))
             mean = statistics.fmean(float(r["nmse"]) for r in results)
             print(f"[{LABELS[method]} f={ratio:g}] mean nMSE {mean:.4f} on {len(results)} images, {seconds:.0f} s",
                   flush=True)
@@ -230,7 +248,6 @@ def main() -> None:
     title = f"{args.dataset} {args.problem}, {len(indices)} images"
     table = markdown_tables(stats, methods, ratios, args.problem, title)
     (out / "table.md").write_text(table)
-    (out / "timings.json").write_text(json.dumps(timings, indent=2))
     plot(stats, methods, ratios, args.problem, args.dataset, title, out / "nmse_vs_f.png")
     print("\n" + table)
     print(f"wall time {sum(t['seconds'] for t in timings):.0f} s; written to {out.resolve()}/ "
