@@ -1,6 +1,7 @@
 """DIP's regularizers: output averaging and the running-variance early stop, on synthetic output sequences
 and end to end."""
 
+import math
 from functools import partial
 
 import torch
@@ -52,6 +53,30 @@ def test_early_stop_keeps_the_estimate_at_the_lowest_running_variance_and_stops_
     assert chunk.state["since"][0] >= 60
     assert kept_at[1] >= 640 and t >= kept_at[1] + 60  # image 1 improved until its fluctuation stopped shrinking
 
+
+
+def test_early_stop_with_averaging_watches_the_raw_outputs_and_keeps_the_average():
+    """Outputs that drift towards an image while their fluctuation shrinks until t = 300 and then grows (a DIP
+    fit). The moving average hides the fluctuation, so its own variance says nothing useful (watching it, the
+    rule stops at once); the rule must watch the raw outputs and keep the average of the time they were calmest."""
+    net = module(early_stop=60, early_stop_window=20, average=0.99)
+    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64))
+    rng = torch.Generator().manual_seed(1)
+    image = torch.randn(2, 1, 8, 8, generator=rng)
+    kept_at = {}
+    for t in range(1000):
+        scale = 0.1 * (abs(t - 300) / 300 + 0.01)
+        x = (1 - math.exp(-t / 200)) * image + scale * torch.randn(2, 1, 8, 8, generator=rng)
+        chunk.iteration = t
+        net.track(chunk, x)
+        for b in range(2):
+            if torch.equal(chunk.state["kept"][b], chunk.state["average"][b]):
+                kept_at[b] = t
+        if net.converged(chunk):
+            break
+    assert 300 < t < 500  # stopped once the fluctuation had grown for the patience
+    assert all(270 <= kept_at[b] <= 340 for b in range(2))
+    assert torch.equal(net.reconstruction(chunk), chunk.state["kept"])
 
 def test_early_stop_ends_a_chunk_before_its_budget_and_the_next_chunk_still_runs(tmp_path):
     dm = NaturalImagesDataModule(images=["camera", "moon", "coins"], size=32, channels=1, chunk_size=2,

@@ -34,12 +34,12 @@ class UntrainedPriorModule(ReconstructionModule):
     - ``average`` beta: the estimate is the exponential moving average of the outputs,
       :math:`\bar x_t = \beta \bar x_{t-1} + (1 - \beta) G(w_t; z)`.
     - ``early_stop`` P: the windowed-variance stopping rule of Wang et al. (2023, ES-EMV). Per
-      network the exponential moving variance of its estimates,
+      network the exponential moving variance of its outputs x_t (as fitted, before averaging),
       :math:`\mu_t = (1-\alpha)\mu_{t-1} + \alpha x_t`,
       :math:`v_t = (1-\alpha)(v_{t-1} + \alpha \|x_t - \mu_{t-1}\|^2 / n)`, with
       :math:`\alpha = 2 / (W + 1)` for the window W = ``early_stop_window``, falls while the
-      network fits the image and rises once it starts fitting the noise. The estimate at the
-      lowest v so far is kept; a network stops when v has not reached a new low for P
+      network fits the image and rises once it starts fitting the noise. The estimate (the
+      averaged output, with ``average``) at the lowest v so far is kept; a network stops when v has not reached a new low for P
       iterations, and a chunk ends when all of its networks have stopped (or at the budget).
       The reconstruction is then the kept estimate. Needs no ground truth.
 
@@ -180,11 +180,12 @@ class UntrainedPriorModule(ReconstructionModule):
             chunk.state["average"] = self.average * previous + (1 - self.average) * outputs
         if self.early_stop is None:
             return
-        x = chunk.state.get("average", outputs)
+        # the variance is that of the raw outputs: the average's own variance only ever falls
+        x, estimate = outputs, chunk.state.get("average", outputs)
         state, rate = chunk.state, self.variance_rate
         if "mean" not in state:
             state.update(mean=x.clone(), variance=x.new_zeros(len(x)), lowest=torch.full_like(x[:, 0, 0, 0], torch.inf),
-                         kept=x.clone(), since=torch.zeros(len(x), dtype=torch.long, device=x.device))
+                         kept=estimate.clone(), since=torch.zeros(len(x), dtype=torch.long, device=x.device))
             return
         change = (x - state["mean"]).flatten(1).pow(2).mean(1)
         state["variance"] = (1 - rate) * (state["variance"] + rate * change)
@@ -193,7 +194,7 @@ class UntrainedPriorModule(ReconstructionModule):
         # the variance starts at 0, so only lows after one window count
         improved = running & (state["variance"] < state["lowest"]) & (chunk.iteration >= 1 / rate)
         state["lowest"] = torch.where(improved, state["variance"], state["lowest"])
-        state["kept"] = torch.where(improved[:, None, None, None], x, state["kept"])
+        state["kept"] = torch.where(improved[:, None, None, None], estimate, state["kept"])
         state["since"] = torch.where(improved, 0, state["since"] + running.long())
 
     def converged(self, chunk: Chunk) -> bool:
