@@ -1,6 +1,7 @@
 """scripts/reproduce_paper.py end to end on two real digits, and scripts/tune_baseline.py."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -36,11 +37,16 @@ def test_sweep_writes_results_table_plot_and_wandb_run_and_resumes(tmp_path, dat
     assert "| TV |" in table and f"{mean_tv:.4f}" in table and "TVAL3" in table  # ours and the paper's
     assert Image.open(out / "nmse_vs_f.png").size[0] > 500
     assert list((out / "wandb").glob("offline-run-*"))
+    first = {(t["method"], t["ratio"]): t["seconds"] for t in json.loads((out / "timings.json").read_text())}
+    assert len(first) == 4 and all(seconds > 0 for seconds in first.values())
     # the same command again resumes: nothing is recomputed and the results are unchanged
     again = script("reproduce_paper.py", *args, "--no-wandb")
     assert again.returncode == 0, again.stderr[-3000:]
     with open(out / "results.csv", newline="") as handle:
         assert list(csv.DictReader(handle)) == rows
+    # and the time each run took counts the first invocation too (the resumed one is only a few seconds)
+    for t in json.loads((out / "timings.json").read_text()):
+        assert t["seconds"] >= first[(t["method"], t["ratio"])]
 
 
 def test_tuning_records_the_best_value_per_ratio(tmp_path, data_root):
