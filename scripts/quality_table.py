@@ -39,7 +39,8 @@ def main() -> None:
                        "--model.operator.ratio", str(ratio), "--trainer.default_root_dir", str(out),
                        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
             if args.indices:
-                command += ["--data.indices", args.indices]
+                # every listed image, whatever num_images the config keeps
+                command += ["--data.indices", args.indices, "--data.num_images", str(len(json.loads(args.indices)))]
             if args.data_root:
                 command += ["--data.root", args.data_root]
             started = time.perf_counter()

@@ -59,7 +59,10 @@ def main() -> None:
     args = parser.parse_args()
 
     stem = Path(args.config).stem
-    common = ["--data.indices", args.indices, *(["--data.root", args.data_root] if args.data_root else []), *args.extra]
+    # every listed image, whatever num_images the config keeps
+    count = len(yaml.safe_load(args.indices))
+    common = ["--data.indices", args.indices, "--data.num_images", str(count),
+              *(["--data.root", args.data_root] if args.data_root else []), *args.extra]
     scores: dict[float, dict[str, float]] = {ratio: {} for ratio in args.ratios}
     for ratio in args.ratios:
         for value in args.values:
