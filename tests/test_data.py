@@ -11,7 +11,8 @@ from dip_lightning.errors import DipLightningError
 
 def test_mnist_selection_by_indices_and_num_images(data_root):
     dm = MNISTDataModule(root=str(data_root), indices=[5, 3, 9], num_images=2)
-    dm.setup()
+    with pytest.warns(UserWarning, match="keeps only the first 2 of the 3 images"):
+        dm.setup()
     assert dm.selection == [5, 3]
     assert dm.images[5].shape == (1, 28, 28)
     assert 0 <= dm.images[5].min() and dm.images[5].max() <= 1

@@ -54,7 +54,6 @@ def test_early_stop_keeps_the_estimate_at_the_lowest_running_variance_and_stops_
     assert kept_at[1] >= 640 and t >= kept_at[1] + 60  # image 1 improved until its fluctuation stopped shrinking
 
 
-
 def test_early_stop_with_averaging_watches_the_raw_outputs_and_keeps_the_average():
     """Outputs that drift towards an image while their fluctuation shrinks until t = 300 and then grows (a DIP
     fit). The moving average hides the fluctuation, so its own variance says nothing useful (watching it, the
@@ -77,6 +76,7 @@ def test_early_stop_with_averaging_watches_the_raw_outputs_and_keeps_the_average
     assert 300 < t < 500  # stopped once the fluctuation had grown for the patience
     assert all(270 <= kept_at[b] <= 340 for b in range(2))
     assert torch.equal(net.reconstruction(chunk), chunk.state["kept"])
+
 
 def test_early_stop_ends_a_chunk_before_its_budget_and_the_next_chunk_still_runs(tmp_path):
     dm = NaturalImagesDataModule(images=["camera", "moon", "coins"], size=32, channels=1, chunk_size=2,

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -144,6 +145,11 @@ class ImageDataModule(LightningDataModule):
                 f"(valid indices 0..{dataset_size - 1}); fix --data.indices"
             )
         if self.num_images is not None:
+            if self.indices is not None and self.num_images < len(selection):
+                # configs set num_images; a user listing images rarely means to drop some of them
+                rank_zero_warn(f"--data.num_images {self.num_images} keeps only the first {self.num_images} of the "
+                               f"{len(selection)} images in --data.indices; pass --data.num_images {len(selection)} "
+                               "to reconstruct all of them")
             selection = selection[: self.num_images]
         if not selection:
             raise DipLightningError(f"no image selected from {self.describe()} (it is empty)")
