@@ -9,10 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from dip_lightning.errors import DipLightningError
-from dip_lightning.seeding import generator
+from dip_lightning.seeding import Stream, generator
 
 ImageShape = tuple[int, int, int]
-NOISE_STREAM = 1_000_003  # seeding stream of measurement noise (decoders use small stream numbers)
 
 
 class Operator(nn.Module):
@@ -71,7 +70,7 @@ class Operator(nn.Module):
         y = self.forward(x)
         if self.noise_sigma == 0:
             return y
-        noise = torch.stack([torch.randn(y.shape[1:], generator=generator(self.seed, i, NOISE_STREAM), dtype=y.dtype)
+        noise = torch.stack([torch.randn(y.shape[1:], generator=generator(Stream.MEASUREMENT_NOISE, self.seed, i), dtype=y.dtype)
                              for i in index.tolist()])
         return y + self.noise_sigma * noise.to(y.device)
 

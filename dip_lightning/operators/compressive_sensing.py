@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from dip_lightning.operators.base import ImageShape, Operator, num_measurements
-from dip_lightning.seeding import generator
+from dip_lightning.seeding import Stream, generator
 
 
 class CompressiveSensing(Operator):
@@ -32,7 +32,7 @@ class CompressiveSensing(Operator):
         n = int(torch.Size(image_shape).numel())
         super().__init__(image_shape, num_measurements(ratio, n, self.max_ratio, self.problem), noise_sigma, seed)
         self.ratio = ratio
-        matrix = torch.randn(self.m, self.n, generator=generator(seed, stream=1), dtype=torch.float64)
+        matrix = torch.randn(self.m, self.n, generator=generator(Stream.MEASUREMENT_MATRIX, seed), dtype=torch.float64)
         self.register_buffer("matrix", matrix / self.m**0.5, persistent=False)
 
     def describe(self) -> dict[str, Any]:

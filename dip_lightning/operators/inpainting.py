@@ -12,7 +12,7 @@ from torch import Tensor
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators.base import ImageShape, Operator
-from dip_lightning.seeding import generator
+from dip_lightning.seeding import Stream, generator
 
 
 class Inpainting(Operator):
@@ -50,7 +50,7 @@ class Inpainting(Operator):
         if not 0 < kept <= 1:
             raise DipLightningError(f"kept fraction {kept!r} is outside (0, 1]; e.g. --model.operator.kept 0.5")
         number = max(1, round(kept * height * width))
-        chosen = torch.randperm(height * width, generator=generator(seed, stream=2))[:number]
+        chosen = torch.randperm(height * width, generator=generator(Stream.INPAINTING_MASK, seed))[:number]
         observed = torch.zeros(height * width, dtype=torch.bool)
         observed[chosen] = True
         return observed.view(1, height, width)

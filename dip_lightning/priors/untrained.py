@@ -8,9 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from dip_lightning.operators.base import ImageShape
-from dip_lightning.seeding import generator
-
-PERTURBATION_STREAM = 1_000_000  # seeding streams of the input perturbations: this + restart
+from dip_lightning.seeding import Stream, generator
 
 
 class UntrainedPrior(nn.Module):
@@ -36,7 +34,7 @@ class UntrainedPrior(nn.Module):
         super().__init__()
         self.seed = seed
         self.image_shape = tuple(int(s) for s in image_shape)
-        self._perturbation_rngs: list[torch.Generator] = [generator(seed, 0, PERTURBATION_STREAM)] * num_decoders
+        self._perturbation_rngs: list[torch.Generator] = [generator(Stream.INPUT_PERTURBATION, seed)] * num_decoders
 
     @property
     def num_decoders(self) -> int:
@@ -59,10 +57,10 @@ class UntrainedPrior(nn.Module):
         """
         restarts = torch.zeros_like(indices) if restarts is None else restarts
         for slot, (index, restart) in enumerate(zip(indices.tolist(), restarts.tolist())):
-            rng = generator(self.seed, index, stream=2 + restart)
+            rng = generator(Stream.NETWORK, self.seed, index, restart)
             self.latent[slot].copy_(0.1 * torch.rand(self.latent_shape, generator=rng))
             self.reset_weights(slot, rng)
-            self._perturbation_rngs[slot] = generator(self.seed, index, stream=PERTURBATION_STREAM + restart)
+            self._perturbation_rngs[slot] = generator(Stream.INPUT_PERTURBATION, self.seed, index, restart)
 
     def reset_weights(self, slot: int, rng: torch.Generator) -> None:
         raise NotImplementedError
