@@ -13,14 +13,31 @@ own chunk methods (``begin_chunk``, ``outer_step``, ``finish_chunk``), without t
 Each measurement runs in a fresh process, so the peak memory is its own: peak resident memory
 on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU. Writes a JSON list of records and a
 markdown table beside it (``.md``), and prints the table.
+
+End to end (``--end-to-end``): what a user waits for. Each ``--row "LABEL :: ARGS"`` is one real
+``dip-lightning fit ARGS`` in a fresh process (Trainer, results files, offline W&B run), timed
+from process start to exit; ARGS starting with ``@DIR`` run the package and configs of the checkout DIR,
+from DIR (e.g. a ``git worktree`` of an older commit, for before/after in one run; give data paths
+as absolute paths), and ARGS starting with
+``reference_loop`` run ``scripts/reference_loop.py`` (the one-image-at-a-time baseline) with the
+rest of ARGS. Prints and writes images/s, seconds per image, mean / median / worst nMSE::
+
+    python scripts/benchmark.py --end-to-end --out runs/speed/mnist.json \
+        --row "before :: @/tmp/before --config configs/mnist_cs_netgd.yaml --data.root ../shared/data" \
+        --row "now :: --config configs/mnist_cs_netgd.yaml --data.root ../shared/data"
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import platform
 import resource
+import shlex
+import statistics
+import tempfile
 import subprocess
 import sys
 import time
@@ -115,9 +132,57 @@ def table(records: list[dict]) -> str:
     return head + "\n\n" + "\n".join(lines)
 
 
+def end_to_end(label: str, arguments: str) -> dict:
+    """One timed ``dip-lightning fit`` (or reference loop) process; see the module docstring."""
+    words = shlex.split(arguments)
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONWARNINGS": "ignore"}
+    cwd = None
+    with tempfile.TemporaryDirectory() as root:
+        if words and words[0] == "reference_loop":
+            record_file = Path(root) / "reference.json"
+            command = [sys.executable, str(Path(__file__).with_name("reference_loop.py")), *words[1:],
+                       "--json", str(record_file)]
+        else:
+            if words and words[0].startswith("@"):  # that checkout's package and configs (so relative paths are its)
+                cwd = env["PYTHONPATH"] = os.path.abspath(words.pop(0)[1:])
+            command = [sys.executable, "-m", "dip_lightning.cli", "fit", *words, "--trainer.default_root_dir", root,
+                       "--trainer.enable_progress_bar", "false"]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            sys.exit(f"row {label!r} failed:\n{done.stderr[-3000:]}")
+        if words and words[0] == "reference_loop":
+            record = json.loads(record_file.read_text())
+            nmse_mean, nmse_median, nmse_worst = record["nmse_mean"], record["nmse_median"], record["nmse_worst"]
+            images = record["images"]
+        else:
+            with open(Path(root) / "results.csv", newline="") as handle:
+                nmse = [float(row["nmse"]) for row in csv.DictReader(handle)]
+            images, nmse_mean, nmse_median, nmse_worst = len(nmse), statistics.mean(nmse), statistics.median(nmse), max(nmse)
+    return {"label": label, "arguments": arguments, "images": images, "seconds": seconds,
+            "images_per_second": images / seconds, "seconds_per_image": seconds / images, "nmse_mean": nmse_mean,
+            "nmse_median": nmse_median, "nmse_worst": nmse_worst,
+            "device": f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"}
+
+
+def end_to_end_table(records: list[dict]) -> str:
+    reference = next((r for r in records if r["arguments"].startswith("reference_loop")), None)
+    lines = ["| run | images | wall (s) | s / image | images/s | x reference | nMSE mean | median | worst |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        speedup = f"{r['images_per_second'] / reference['images_per_second']:.1f}x" if reference else "-"
+        lines.append(f"| {r['label']} | {r['images']} | {r['seconds']:.1f} | {r['seconds_per_image']:.3f} | "
+                     f"{r['images_per_second']:.2f} | {speedup} | {r['nmse_mean']:.4f} | {r['nmse_median']:.4f} | "
+                     f"{r['nmse_worst']:.4f} |")
+    return f"end to end, process start to exit, on {records[0]['device']}\n\n" + "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config", help="(per-iteration mode) the config to time")
+    parser.add_argument("--end-to-end", action="store_true", help="time whole runs given by --row")
+    parser.add_argument("--row", action="append", default=[], help='"LABEL :: ARGS" (end-to-end mode)')
     parser.add_argument("--chunk-sizes", default="1,16,64", help="comma-separated, e.g. 1,16,64")
     parser.add_argument("--iterations", type=int, default=200, help="outer iterations per image (both modes)")
     parser.add_argument("--loop-images", type=int, default=8, help="images timed in the one-at-a-time loop")
@@ -126,6 +191,25 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="JSON file; the markdown table goes beside it")
     parser.add_argument("--single", help=argparse.SUPPRESS)  # mode,chunk_size,num_images: one measurement
     args, extra = parser.parse_known_args()
+
+    if args.end_to_end:
+        if not args.row or any(" :: " not in row for row in args.row):
+            sys.exit('--end-to-end needs one or more --row "LABEL :: ARGS"')
+        records = []
+        for row in args.row:
+            label, arguments = (part.strip() for part in row.split(" :: ", 1))
+            records.append(end_to_end(label, arguments))
+            r = records[-1]
+            print(f"{label}: {r['images']} images in {r['seconds']:.1f} s ({r['seconds_per_image']:.3f} s / image), "
+                  f"nMSE mean {r['nmse_mean']:.4f} median {r['nmse_median']:.4f} worst {r['nmse_worst']:.4f}", flush=True)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(records, indent=2))
+        out.with_suffix(".md").write_text(end_to_end_table(records) + "\n")
+        print("\n" + end_to_end_table(records))
+        return
+    if not args.config:
+        sys.exit("--config is required (or --end-to-end with --row)")
 
     if args.single:
         mode, chunk_size, num_images = args.single.split(",")

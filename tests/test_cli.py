@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers import cli, read_results
 
+pytestmark = pytest.mark.slow  # real CLI runs / several processes
+
 QUICK = ["--trainer.enable_progress_bar", "false", "--model.iterations", "30", "--model.restarts", "1"]
 
 
@@ -197,3 +199,17 @@ def test_bad_restoration_input_fails_fast(override, message, tmp_path):
                "--trainer.default_root_dir", str(tmp_path), *override)
     assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_fast_config_compiles_its_steps_and_writes_results(tmp_path, data_root):
+    out = tmp_path / "fast"
+    done = cli("fit", "--config", "configs/mnist_cs_netgd_fast.yaml", "--data.root", str(data_root),
+               "--data.indices", "[3, 1, 4, 15, 9]", "--data.chunk_size", "3", "--model.iterations", "40",
+               "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+               "--trainer.default_root_dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_results(out)
+    assert sorted(rows) == [1, 3, 4, 9, 15]  # two chunks (3 and 2 digits): two compiled shapes
+    assert all(row["status"] == "ok" and 0 < float(row["nmse"]) < 1 for row in rows.values())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["compile"] is True and summary["restarts"] == 1

@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 from PIL import Image
 
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # real script runs
 
 
 def script(name: str, *args: str) -> subprocess.CompletedProcess:

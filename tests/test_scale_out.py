@@ -15,6 +15,8 @@ from dip_lightning.operators import CompressiveSensing
 from tests.conftest import REPO
 from tests.helpers import cli, read_results
 
+pytestmark = pytest.mark.slow  # real CLI runs / several processes
+
 INDICES = "[4, 8, 15, 16, 23]"  # five images: an uneven split over 2 processes and over chunks of 2
 
 

@@ -21,11 +21,6 @@ class NetGD(UntrainedPriorModule):
     algorithm = "net-gd"
 
     def outer_step(self, chunk: Chunk) -> Tensor:
-        optimizer = self.optimizer()
-        outputs = self.generate(chunk)
-        loss = self.operator.data_loss(outputs, chunk.decoder_measurements)
-        optimizer.zero_grad()
-        self.backward_sum(loss)
-        optimizer.step()
-        self.track(chunk, outputs.detach())
-        return loss.detach()
+        loss, outputs = self.fitting_step(chunk, chunk.decoder_measurements, through_operator=True)
+        self.track(chunk, outputs)
+        return loss

@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators.base import ImageShape
-from dip_lightning.priors.layers import channel_norm, conv1x1, exact_sigmoid
+from dip_lightning.priors.layers import channel_norm, conv1x1, exact_sigmoid, upsample2x
 from dip_lightning.priors.untrained import UntrainedPrior
 
 
@@ -85,10 +84,23 @@ class DeepDecoder(UntrainedPrior):
             bias[slot].fill_(0.0)
 
     def generate(self, latent: Tensor) -> Tensor:
+        """The decoders' outputs, evaluated in the cheaper of two equal orders.
+
+        A 1x1 convolution (a channel mix at every pixel) and the bilinear upsampling (the same
+        spatial map on every channel) commute: ``W up2(h) = up2(W h)``. So each ``W_{l+1}`` is
+        applied *before* the upsampling that precedes it, at a quarter of the pixels, and
+        the upsampling then acts on ``k_{l+2}`` channels instead of ``k_{l+1}`` (on MNIST's
+        [25, 15, 10] decoder the last upsampling carries 1 channel instead of 10)::
+
+            g_1 = W_1 z;   g_{l+1} = W_{l+1} cn_l(relu(up2(g_l)))   (no up2 for l = 1);
+            x = sigmoid(up2(g_L))
+
+        which is the class docstring's network exactly (in float64 the two orders agree to 1e-15;
+        in float32 to rounding), at about half the time of a step on the CPU.
+        """
         b = latent.shape[0]
-        h = latent
-        for weight, gain, bias in zip(self.weights[:-1], self.gains, self.biases):
-            h = conv1x1(weight[:b], h).relu()
-            h = channel_norm(h, gain[:b], bias[:b])
-            h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
-        return exact_sigmoid(conv1x1(self.weights[-1][:b], h))
+        h = conv1x1(self.weights[0][:b], latent)
+        for level, (weight, gain, bias) in enumerate(zip(self.weights[1:], self.gains, self.biases)):
+            h = (upsample2x(h) if level else h).relu()
+            h = conv1x1(weight[:b], channel_norm(h, gain[:b], bias[:b]))
+        return exact_sigmoid(upsample2x(h) if len(self.channels) > 1 else h)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators.base import ImageShape
-from dip_lightning.priors.layers import BatchedChannelNorm, BatchedConv2d, exact_sigmoid
+from dip_lightning.priors.layers import BatchedChannelNorm, BatchedConv2d, exact_sigmoid, upsample2x
 from dip_lightning.priors.untrained import UntrainedPrior
 
 
@@ -111,7 +111,7 @@ class SkipNetwork(UntrainedPrior):
         deeper = act(level["down2_norm"](level["down2"](deeper)), 0.2)
         if number + 1 < len(self.levels):
             deeper = self._level(number + 1, deeper)
-        deeper = F.interpolate(deeper, scale_factor=2, mode="bilinear", align_corners=False)
+        deeper = upsample2x(deeper)
         if "skip" in level:
             deeper = torch.cat([act(level["skip_norm"](level["skip"](h)), 0.2), deeper], 1)
         h = act(level["up_norm"](level["up"](level["joined_norm"](deeper))), 0.2)

@@ -75,12 +75,16 @@ class UntrainedPrior(nn.Module):
         fresh ``e_b ~ N(0, I)`` drawn from network b's own generator (DIP's input-noise
         regularization); the stored inputs are unchanged.
         """
+        return self.generate(self.inputs(num_images, perturbation))
+
+    def inputs(self, num_images: int | None = None, perturbation: float = 0.0) -> Tensor:
+        """The (perturbed) inputs of the first ``num_images`` networks, (B, *latent_shape): see :meth:`forward`."""
         b = self.num_decoders if num_images is None else num_images
         latent = self.latent[:b]
         if perturbation > 0:
             noise = torch.stack([torch.randn(self.latent_shape, generator=rng) for rng in self._perturbation_rngs[:b]])
             latent = latent + perturbation * noise.to(latent)
-        return self.generate(latent)
+        return latent
 
 
 PriorFactory = Callable[[int, ImageShape, int], UntrainedPrior]
