@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import Any
 
+import torch
 from lightning.pytorch.cli import LightningCLI
 
 import dip_lightning.strategies  # noqa: F401 (registers --trainer.strategy ddp_independent)
@@ -36,6 +38,12 @@ class DipLightningCLI(LightningCLI):
     """LightningCLI with the links between data and model that users should never type."""
 
     def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument(
+            "--float32_matmul_precision", default="highest", choices=["highest", "high", "medium"],
+            help="precision of the measurement matrix products: highest = float64 (reproducible: an image's "
+                 "result is bitwise the same in any chunk), high = float32 / TF32, medium = bfloat16; see "
+                 "dip_lightning.operators.CompressiveSensing",
+        )
         parser.link_arguments(
             "data.image_shape", "model.init_args.operator.init_args.image_shape", apply_on="instantiate"
         )
@@ -44,12 +52,28 @@ class DipLightningCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        torch.set_float32_matmul_precision(config.float32_matmul_precision)  # before the operator is built
+        if config.trainer.strategy == "auto" and several_devices(config.trainer.accelerator, config.trainer.devices):
+            # Lightning's auto choice, plain DDP, would average different images' gradients
+            config.trainer.strategy = "ddp_independent"
         logger = config.trainer.logger
         # the W&B run lives beside the results unless the user chose another folder
         if getattr(logger, "class_path", "").endswith("WandbLogger") and logger.init_args.get("save_dir") in (None, "", "."):
             root = config.trainer.default_root_dir
             os.makedirs(root, exist_ok=True)
             logger.init_args.save_dir = root
+
+
+def several_devices(accelerator: Any, devices: Any) -> bool:
+    """Whether ``--trainer.devices`` (with ``--trainer.accelerator``) asks for more than one process."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices) > 1
+    text = str(devices).strip()
+    if "," in text:
+        return len([d for d in text.split(",") if d.strip()]) > 1
+    if text in ("auto", "-1"):  # every device: several only where several GPUs are visible
+        return str(accelerator) in ("auto", "gpu", "cuda") and torch.cuda.device_count() > 1
+    return text.isdigit() and int(text) > 1
 
 
 def user_error(error: BaseException) -> DipLightningError | None:

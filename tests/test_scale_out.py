@@ -31,7 +31,7 @@ def test_two_processes_give_each_image_once_and_the_same_results(tmp_path, data_
     single = cli(*run_args(data_root, tmp_path / "one", "--model.iterations", "40"))
     assert single.returncode == 0, single.stderr[-3000:]
     double = cli(*run_args(data_root, tmp_path / "two", "--model.iterations", "40",
-                           "--trainer.devices", "2", "--trainer.strategy", "ddp_independent"))
+                           "--trainer.devices", "2"))  # the strategy follows: ddp_independent
     assert double.returncode == 0, double.stderr[-3000:]
     one, two = read_results(tmp_path / "one"), read_results(tmp_path / "two")
     assert sorted(two) == sorted(one) == [4, 8, 15, 16, 23]

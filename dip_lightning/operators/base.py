@@ -67,7 +67,10 @@ class Operator(nn.Module):
     @torch.no_grad()
     def measure(self, x: Tensor, index: Tensor) -> Tensor:
         """Noisy measurements of the images ``x`` (B, C, H, W) with dataset indices ``index`` (B,)."""
-        y = self.forward(x)
+        return self.add_noise(self.forward(x), index)
+
+    def add_noise(self, y: Tensor, index: Tensor) -> Tensor:
+        """``y + noise_sigma * e`` with ``e ~ N(0, I)`` drawn per image from (seed, dataset index)."""
         if self.noise_sigma == 0:
             return y
         noise = torch.stack([torch.randn(y.shape[1:], generator=generator(Stream.MEASUREMENT_NOISE, self.seed, i), dtype=y.dtype)
