@@ -46,14 +46,16 @@ from pathlib import Path
 import torch
 
 
-def build(config: str, chunk_size: int, iterations: int, data_root: str | None, extra: list[str]):
-    """The model and datamodule exactly as ``dip-lightning fit --config ...`` would build them."""
+def build(config: str, chunk_size: int | None, iterations: int, data_root: str | None, extra: list[str]):
+    """The model and datamodule exactly as ``dip-lightning fit --config ...`` would build them (the
+    config's chunk size where ``chunk_size`` is None)."""
     from dip_lightning.algorithms import ReconstructionModule
     from dip_lightning.cli import DipLightningCLI
     from dip_lightning.data import ImageDataModule
 
-    args = ["--config", config, "--data.chunk_size", str(chunk_size), "--model.iterations", str(iterations),
+    args = ["--config", config, "--model.iterations", str(iterations),
             "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    args += ["--data.chunk_size", str(chunk_size)] if chunk_size is not None else []
     args += ["--data.root", data_root] if data_root else []
     cli = DipLightningCLI(ReconstructionModule, ImageDataModule, subclass_mode_model=True,
                           subclass_mode_data=True, run=False, args=args + extra, save_config_callback=None)
@@ -163,7 +165,8 @@ def end_to_end(label: str, arguments: str) -> dict:
     return {"label": label, "arguments": arguments, "images": images, "seconds": seconds,
             "images_per_second": images / seconds, "seconds_per_image": seconds / images, "nmse_mean": nmse_mean,
             "nmse_median": nmse_median, "nmse_worst": nmse_worst,
-            "device": f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"}
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
+            else f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"}
 
 
 def end_to_end_table(records: list[dict]) -> str:

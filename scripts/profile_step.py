@@ -1,0 +1,56 @@
+"""Where one outer iteration spends its time: torch.profiler over a few steps of a config, without the Trainer.
+
+Example (``docs/results/speed/profile_*.txt``)::
+
+    python scripts/profile_step.py --config configs/mnist_cs_netgd.yaml --data-root ../shared/data --steps 50
+    python scripts/profile_step.py --config configs/mnist_cs_netgd.yaml --data-root ../shared/data --steps 50 \
+        --model.compile true
+
+The model and data are built exactly as ``dip-lightning fit --config ...`` builds them (any further
+``--key value`` overrides are passed on); one chunk is measured, ``--warmup`` steps (compilation
+included) are run first, then ``--steps`` steps are profiled. Prints the mean wall time of a step
+and the operations sorted by their own CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from benchmark import build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rows", type=int, default=20, help="operations listed")
+    args, extra = parser.parse_known_args()
+
+    model, datamodule = build(args.config, None, args.steps + args.warmup, args.data_root, extra)
+    datamodule.setup("fit")
+    indices = datamodule.selection[: model.chunk_size]
+    batch = {"index": torch.tensor(indices), "image": torch.stack([datamodule.images[i] for i in indices])}
+    with torch.enable_grad():
+        chunk = model.begin_chunk(batch)
+        for _ in range(args.warmup):
+            model.outer_step(chunk)
+        started = time.perf_counter()
+        for _ in range(args.steps):
+            model.outer_step(chunk)
+        seconds = (time.perf_counter() - started) / args.steps
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            for _ in range(args.steps):
+                model.outer_step(chunk)
+    print(f"{args.config} {' '.join(extra)}: {chunk.size} images x {chunk.restarts} restarts = {chunk.decoders} networks, "
+          f"{seconds * 1e3:.2f} ms per outer iteration ({torch.get_num_threads()} threads)\n")
+    print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=60))
+
+
+if __name__ == "__main__":
+    main()
