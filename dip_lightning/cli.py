@@ -64,6 +64,17 @@ class DipLightningCLI(LightningCLI):
             logger.init_args.save_dir = root
 
 
+    def check_inputs(self) -> None:
+        """Load the data and check given measurements against the operator now, before the
+        Trainer starts anything (loggers, processes), so that bad input costs nothing."""
+        operator = getattr(self.model, "operator", None)
+        if operator is not None and isinstance(self.datamodule, ImageDataModule):
+            self.datamodule.setup("check")
+            self.datamodule.check_measurements(operator, self.datamodule.selection)
+
+    before_fit = before_validate = before_test = check_inputs
+
+
 def several_devices(accelerator: Any, devices: Any) -> bool:
     """Whether ``--trainer.devices`` (with ``--trainer.accelerator``) asks for more than one process."""
     if isinstance(devices, (list, tuple)):

@@ -9,12 +9,12 @@ from dip_lightning.priors import DeepDecoder
 def reference_decoder(decoder: DeepDecoder, slot: int) -> nn.Sequential:
     """The same decoder built from stock torch.nn layers (as in the authors' code)."""
     layers: list[nn.Module] = []
-    for weight, gain, bias in zip(decoder.weights[:-1], decoder.gains, decoder.biases):
+    for level, (weight, gain, bias) in enumerate(zip(decoder.weights[:-1], decoder.gains, decoder.biases)):
         conv = nn.Conv2d(weight.shape[2], weight.shape[1], 1, bias=False)
         conv.weight.data = weight[slot].detach().clone()[:, :, None, None]
         norm = nn.BatchNorm2d(weight.shape[1])  # train mode on one image = per-image channel norm
         norm.weight.data, norm.bias.data = gain[slot].detach().clone(), bias[slot].detach().clone()
-        layers += [conv, nn.ReLU(), norm, nn.Upsample(scale_factor=2, mode="bilinear")]
+        layers += [conv, nn.ReLU(), norm, nn.Upsample(size=decoder.sizes[level + 1], mode="bilinear")]
     last = decoder.weights[-1]
     conv = nn.Conv2d(last.shape[2], last.shape[1], 1, bias=False)
     conv.weight.data = last[slot].detach().clone()[:, :, None, None]
@@ -22,7 +22,8 @@ def reference_decoder(decoder: DeepDecoder, slot: int) -> nn.Sequential:
 
 
 @pytest.mark.parametrize(
-    ("shape", "channels"), [((1, 28, 28), [25, 15, 10]), ((3, 64, 64), [120, 25, 15, 10])]
+    ("shape", "channels"),
+    [((1, 28, 28), [25, 15, 10]), ((3, 64, 64), [120, 25, 15, 10]), ((3, 37, 50), [16, 8, 8, 8])],  # odd sides too
 )
 def test_batched_decoder_matches_stock_layers_per_image(shape, channels):
     decoder = DeepDecoder(4, shape, 0, channels)
@@ -31,7 +32,8 @@ def test_batched_decoder_matches_stock_layers_per_image(shape, channels):
             p.add_(0.1 * torch.randn_like(p))
         out = decoder()
     assert out.shape == (4, *shape)
-    assert decoder.latent.shape == (4, channels[0], shape[1] // 2 ** (len(channels) - 1), shape[2] // 2 ** (len(channels) - 1))
+    scale = 2 ** (len(channels) - 1)
+    assert decoder.latent.shape == (4, channels[0], -(-shape[1] // scale), -(-shape[2] // scale))
     for slot in range(4):
         expected = reference_decoder(decoder, slot).train()(decoder.latent[slot : slot + 1])
         torch.testing.assert_close(out[slot : slot + 1], expected, rtol=1e-5, atol=1e-6)
@@ -62,6 +64,6 @@ def test_gradients_do_not_cross_images():
         assert p.grad[0].abs().sum() == 0 and p.grad[2].abs().sum() == 0
 
 
-def test_impossible_image_size_is_rejected():
-    with pytest.raises(DipLightningError, match="multiples of 4"):
-        DeepDecoder(1, (1, 30, 30), channels=[25, 15, 10])
+def test_impossible_settings_are_rejected():
+    with pytest.raises(DipLightningError, match="positive integers"):
+        DeepDecoder(1, (1, 30, 30), channels=[25, 0, 10])

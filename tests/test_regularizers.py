@@ -20,7 +20,7 @@ def module(**kwargs) -> NetGD:
 
 def test_average_is_the_exponential_moving_average_of_the_outputs():
     net = module(average=0.9)
-    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64))
+    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64), (1, 8, 8))
     outputs = torch.rand(5, 2, 1, 8, 8)
     for t in range(5):
         net.track(chunk, outputs[t])
@@ -35,7 +35,7 @@ def test_early_stop_keeps_the_estimate_at_the_lowest_running_variance_and_stops_
     the noise); image 1 keeps settling. The estimate kept for image 0 is the one near t = 300, and the chunk is
     only done once image 1 has stopped improving too."""
     net = module(early_stop=60, early_stop_window=20)
-    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64))
+    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64), (1, 8, 8))
     rng = torch.Generator().manual_seed(0)
     kept_at = {}
     for t in range(1000):
@@ -59,7 +59,7 @@ def test_early_stop_with_averaging_watches_the_raw_outputs_and_keeps_the_average
     fit). The moving average hides the fluctuation, so its own variance says nothing useful (watching it, the
     rule stops at once); the rule must watch the raw outputs and keep the average of the time they were calmest."""
     net = module(early_stop=60, early_stop_window=20, average=0.99)
-    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64))
+    chunk = Chunk(torch.arange(2), torch.zeros(2, 1, 8, 8), torch.zeros(2, 64), (1, 8, 8))
     rng = torch.Generator().manual_seed(1)
     image = torch.randn(2, 1, 8, 8, generator=rng)
     kept_at = {}

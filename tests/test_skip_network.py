@@ -6,7 +6,7 @@ from torch import nn
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.priors import SkipNetwork
-from dip_lightning.priors.layers import BatchedChannelNorm, BatchedConv2d
+from dip_lightning.priors.layers import BatchedChannelNorm, BatchedConv2d, halved_sizes
 
 
 def stock_conv(conv: BatchedConv2d, slot: int) -> nn.Conv2d:
@@ -34,6 +34,7 @@ class Concat(nn.Module):
 def reference_network(net: SkipNetwork, slot: int) -> nn.Module:
     """Network ``slot`` rebuilt the way the DIP code builds ``skip`` (nested Sequential/Concat)."""
     act = nn.LeakyReLU(0.2)
+    sizes = halved_sizes(*net.image_shape[1:], len(net.levels))  # the input size of each level
 
     def level(number: int) -> nn.Sequential:
         m = net.levels[number]
@@ -41,7 +42,7 @@ def reference_network(net: SkipNetwork, slot: int) -> nn.Module:
                   stock_conv(m["down2"], slot), stock_norm(m["down2_norm"], slot), act]
         if number + 1 < len(net.levels):
             deeper.append(level(number + 1))
-        deeper.append(nn.Upsample(scale_factor=2, mode="bilinear"))
+        deeper.append(nn.Upsample(size=sizes[number], mode="bilinear"))
         branches = [nn.Sequential(*deeper)]
         if "skip" in m:
             branches.insert(0, nn.Sequential(stock_conv(m["skip"], slot), stock_norm(m["skip_norm"], slot), act))
@@ -52,7 +53,8 @@ def reference_network(net: SkipNetwork, slot: int) -> nn.Module:
     return nn.Sequential(level(0), stock_conv(net.output, slot), nn.Sigmoid()).train()
 
 
-@pytest.mark.parametrize(("shape", "channels", "skip"), [((3, 32, 32), [8, 12, 16], [4, 4, 0]), ((1, 16, 24), [6, 6], [2, 2])])
+@pytest.mark.parametrize(("shape", "channels", "skip"), [((3, 32, 32), [8, 12, 16], [4, 4, 0]), ((1, 16, 24), [6, 6], [2, 2]),
+                                                             ((1, 21, 30), [6, 6, 6], [2, 2, 2])])  # odd sides
 def test_batched_skip_network_matches_stock_layers_per_image(shape, channels, skip):
     net = SkipNetwork(3, shape, 0, channels=channels, skip_channels=skip, input_channels=5)
     with torch.no_grad():  # perturb gains/biases so the affine part of the norms is exercised
@@ -92,7 +94,7 @@ def test_initialization_and_input_noise_depend_on_the_image_not_the_slot():
 
 
 def test_impossible_skip_network_settings_are_refused():
-    with pytest.raises(DipLightningError, match="multiples of 8"):
-        SkipNetwork(1, (1, 20, 20), 0, channels=[4, 4, 4], skip_channels=[1, 1, 1])
+    with pytest.raises(DipLightningError, match="down to 1x2 pixels"):  # 6x12 -> 3x6 -> 2x3 -> 1x2
+        SkipNetwork(1, (1, 6, 12), 0, channels=[4, 4, 4], skip_channels=[1, 1, 1])
     with pytest.raises(DipLightningError, match="same length"):
         SkipNetwork(1, (1, 16, 16), 0, channels=[4, 4], skip_channels=[1])

@@ -20,8 +20,9 @@ class Chunk:
     """The images being reconstructed now, and where their reconstruction stands."""
 
     index: Tensor  # (b,) dataset indices
-    target: Tensor  # (b, C, H, W) ground truth, used for measuring and for metrics only
+    target: Tensor | None  # (b, C, H, W) reference images, for metrics only (None for measured data without them)
     measurements: Tensor  # (b, m)
+    image_shape: tuple[int, int, int]  # (C, H, W) of the reconstruction
     restarts: int = 1  # estimates per image (decoders of untrained priors); estimate r * b + i serves image i
     estimate: Tensor | None = None  # (restarts * b, C, H, W) current per-estimate image (the iterate x)
     state: dict[str, Tensor] = field(default_factory=dict)  # a solver's further iterates (momentum, duals)
@@ -40,6 +41,11 @@ class Chunk:
     def decoders(self) -> int:
         return self.size * self.restarts
 
+    def zeros(self) -> Tensor:
+        """A zero image per image of the chunk, (b, C, H, W), in the measurements' dtype and device."""
+        y = self.measurements
+        return y.new_zeros(self.size, *self.image_shape)
+
     def per_decoder(self, t: Tensor) -> Tensor:
         """Repeat a per-image tensor (b, ...) for every restart: (restarts * b, ...)."""
         return t.repeat(self.restarts, *[1] * (t.dim() - 1))
@@ -55,9 +61,9 @@ class ChunkResult:
     """Per-image outcome of one finished chunk (all tensors on the CPU, first dim b)."""
 
     index: Tensor
-    target: Tensor
+    target: Tensor | None  # None where the measurements came without reference images
     reconstruction: Tensor
-    metrics: dict[str, Tensor]  # nmse, psnr, ssim, residual
+    metrics: dict[str, Tensor]  # nmse, psnr, ssim (NaN without a reference), residual
     seconds: float  # wall time of the chunk divided by its number of images
     status: list[str]
     measured: Tensor | None = None  # the measurements shown as images, where they are images (operator.preview)
@@ -73,6 +79,12 @@ class ChunkResult:
 
 class ReconstructionModule(LightningModule):
     """Reconstruct each image of a chunk from its measurements y = A(x); the shared machinery.
+
+    A batch is ``{"index": (b,), "image": (b, C, H, W)}`` (clean images: the measurements are
+    simulated, ``operator.measure``) or ``{"index", "measurements": (b, *operator.measurement_shape)}``
+    with or without reference ``"image"`` (measured data, taken as they are: ``operator.observe``).
+    The methods see only y and the operator; nMSE, PSNR and SSIM are computed where a reference
+    is given, the relative measurement residual ||y - A(x_hat)|| / ||y|| always.
 
     During ``fit`` one ``training_step`` is one outer iteration of the method for the whole
     chunk (all its images at once, vectorized); after ``iterations`` steps the chunk is finished,
@@ -127,7 +139,9 @@ class ReconstructionModule(LightningModule):
     def configure_callbacks(self):
         from dip_lightning.callbacks import ResultsWriter, WandbMediaLogger
 
-        return [ResultsWriter(), WandbMediaLogger()]
+        # Lightning replaces the trainer's callbacks of these types by the module's: keep the user's
+        given = {type(c) for c in self.trainer.callbacks} if self._trainer is not None else set()
+        return [c() for c in (ResultsWriter, WandbMediaLogger) if c not in given]
 
     def on_fit_start(self) -> None:
         if isinstance(self.trainer.strategy.model, torch.nn.parallel.DistributedDataParallel):
@@ -138,15 +152,19 @@ class ReconstructionModule(LightningModule):
 
     # ----------------------------------------------------------------------------- chunk life
     def begin_chunk(self, batch: dict[str, Tensor]) -> Chunk:
-        """Measure a new chunk's images and set up its starting point."""
-        index, target = batch["index"], batch["image"]
+        """Take (or simulate) a new chunk's measurements and set up its starting point."""
+        index, target = batch["index"], batch.get("image")
         if index.numel() > self.chunk_size:
             raise DipLightningError(
                 f"a chunk of {index.numel()} images is larger than model.chunk_size={self.chunk_size}; "
                 "keep model.chunk_size equal to data.chunk_size"
             )
         with torch.no_grad():
-            chunk = Chunk(index, target, self.operator.measure(target, index), restarts=self.restarts)
+            if "measurements" in batch:
+                y = self.operator.observe(batch["measurements"])
+            else:
+                y = self.operator.measure(target, index)
+        chunk = Chunk(index, target, y, self.operator.image_shape, restarts=self.restarts)
         self.initialize(chunk)
         return chunk
 
@@ -166,25 +184,34 @@ class ReconstructionModule(LightningModule):
         """Whether every image of the chunk is done before the budget (a method's stopping rule)."""
         return False
 
-    def resolve_sign(self, x_hat: Tensor, target: Tensor) -> Tensor:
-        """For sign-ambiguous problems, the one of +/- x_hat nearer the target (evaluation only)."""
+    def resolve_sign(self, x_hat: Tensor, target: Tensor | None) -> Tensor:
+        """For sign-ambiguous problems, the one of +/- x_hat nearer the target (evaluation only);
+        without a target, the one whose pixels sum to more (images are non-negative)."""
         if not self.operator.sign_ambiguous:
             return x_hat
-        flip = normalized_mse(-x_hat, target) < normalized_mse(x_hat, target)
+        if target is None:
+            flip = x_hat.flatten(1).sum(1) < 0
+        else:
+            flip = normalized_mse(-x_hat, target) < normalized_mse(x_hat, target)
         return torch.where(flip[:, None, None, None], -x_hat, x_hat)
 
     @torch.no_grad()
     def finish_chunk(self, chunk: Chunk) -> ChunkResult:
         x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
-        metrics = image_quality(x_hat, chunk.target)
+        if chunk.target is not None:
+            metrics = image_quality(x_hat, chunk.target)
+        else:
+            metrics = {k: x_hat.new_full((chunk.size,), float("nan")) for k in ("nmse", "psnr", "ssim")}
         metrics["residual"] = self.operator.relative_residual(x_hat, chunk.measurements)
-        finite = torch.isfinite(x_hat.flatten(1)).all(1) & torch.isfinite(metrics["nmse"])
-        self.nmse_mean.update(x_hat[finite], chunk.target[finite])
-        means = {f"chunk/{k}": v[finite].mean() for k, v in metrics.items()}
+        finite = torch.isfinite(x_hat.flatten(1)).all(1) & torch.isfinite(metrics["residual"])
+        if chunk.target is not None:
+            finite &= torch.isfinite(metrics["nmse"])
+            self.nmse_mean.update(x_hat[finite], chunk.target[finite])
+        means = {f"chunk/{k}": v[finite].mean() for k, v in metrics.items() if chunk.target is not None or k == "residual"}
         self.log_dict(means, batch_size=chunk.size, on_step=True, on_epoch=False)
         return ChunkResult(
             index=chunk.index.cpu(),
-            target=chunk.target.cpu(),
+            target=None if chunk.target is None else chunk.target.cpu(),
             reconstruction=x_hat.cpu(),
             metrics={k: v.cpu() for k, v in metrics.items()},
             seconds=(time.perf_counter() - chunk.started) / chunk.size,
@@ -214,14 +241,14 @@ class ReconstructionModule(LightningModule):
         return {"chunk": self.finish_chunk(chunk)}
 
     def _log_progress(self, chunk: Chunk, loss: Tensor) -> None:
-        with torch.no_grad():
-            x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
-            mse = (x_hat - chunk.target).flatten(1).pow(2).mean(1)
-            nmse = normalized_mse(x_hat, chunk.target)
-        self.log_dict(
-            {"train/loss": loss.mean(), "train/nmse": nmse.mean(), "train/psnr": (-10 * torch.log10(mse)).mean()},
-            prog_bar=True, batch_size=chunk.size, on_step=True, on_epoch=False,
-        )
+        logged = {"train/loss": loss.mean()}
+        if chunk.target is not None:
+            with torch.no_grad():
+                x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
+                mse = (x_hat - chunk.target).flatten(1).pow(2).mean(1)
+                logged |= {"train/nmse": normalized_mse(x_hat, chunk.target).mean(),
+                           "train/psnr": (-10 * torch.log10(mse)).mean()}
+        self.log_dict(logged, prog_bar=True, batch_size=chunk.size, on_step=True, on_epoch=False)
 
     def _reconstruct(self, batch: dict[str, Tensor]) -> dict[str, Any]:
         if batch["index"].numel() == 0:
@@ -240,7 +267,8 @@ class ReconstructionModule(LightningModule):
         return self._reconstruct(batch)
 
     def on_train_epoch_end(self) -> None:
-        self.log("nmse_mean", self.nmse_mean.compute(), sync_dist=False)  # compute() syncs processes
+        if getattr(self.trainer.datamodule, "has_references", True):  # the same on every process
+            self.log("nmse_mean", self.nmse_mean.compute(), sync_dist=False)  # compute() syncs processes
         self.nmse_mean.reset()
 
     def describe(self) -> dict[str, Any]:

@@ -34,7 +34,8 @@ class ClassicalRestoration(ReconstructionModule):
       (``torch.nn.functional.interpolate(mode="bicubic")``, clipped to [0, 1]).
 
     The noise level of the denoisers is the operator's ``noise_sigma`` (known, as for the other
-    methods' tuning). Runs on the CPU, image by image (scikit-image is not batched), in one outer
+    methods' tuning); where it is ``null`` (the user's own noisy photos), scikit-image's
+    ``estimate_sigma`` of each image. Runs on the CPU, image by image (scikit-image is not batched), in one outer
     iteration: a chunk is finished after its first step whatever the iteration budget.
 
     Args:
@@ -66,7 +67,7 @@ class ClassicalRestoration(ReconstructionModule):
             )
 
     def initialize(self, chunk: Chunk) -> None:
-        chunk.estimate = torch.zeros_like(chunk.target)
+        chunk.estimate = chunk.zeros()
 
     def converged(self, chunk: Chunk) -> bool:
         return chunk.iteration >= 1  # the method is a single step
@@ -93,6 +94,8 @@ class ClassicalRestoration(ReconstructionModule):
         if not colour:
             array = array[..., 0]
         sigma = self.operator.noise_sigma
+        if sigma is None:  # the user's own noisy images with no stated noise level
+            sigma = float(np.mean(restoration.estimate_sigma(array, channel_axis=channel_axis)))
         if self.method == "denoise_tv_chambolle":
             out = restoration.denoise_tv_chambolle(array, **{"weight": 0.1, **self.options}, channel_axis=channel_axis)
         elif self.method == "denoise_wavelet":

@@ -54,7 +54,7 @@ class Lasso(ReconstructionModule):
         self.step = 1.0 / self.operator.norm_squared()
 
     def initialize(self, chunk: Chunk) -> None:
-        chunk.estimate = torch.zeros_like(chunk.target)
+        chunk.estimate = chunk.zeros()
         chunk.state["extrapolated"] = chunk.estimate.clone()
         chunk.state["momentum"] = torch.ones(())
 

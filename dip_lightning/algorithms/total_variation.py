@@ -45,10 +45,10 @@ class TVMinimization(ReconstructionModule):
         self.step = 1.0 / math.sqrt(self.operator.norm_squared() + GRADIENT_NORM_SQUARED)
 
     def initialize(self, chunk: Chunk) -> None:
-        chunk.estimate = torch.zeros_like(chunk.target)
+        chunk.estimate = chunk.zeros()
         chunk.state["extrapolated"] = chunk.estimate.clone()
         chunk.state["data_dual"] = torch.zeros_like(chunk.measurements)
-        chunk.state["tv_dual"] = torch.zeros_like(gradient(chunk.target))
+        chunk.state["tv_dual"] = torch.zeros_like(gradient(chunk.zeros()))
 
     def objective(self, x: Tensor, y: Tensor) -> Tensor:
         """Per-image objective, (b,)."""

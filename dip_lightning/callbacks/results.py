@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import statistics
 import tempfile
@@ -18,8 +19,9 @@ from torchvision.utils import make_grid, save_image
 
 from dip_lightning.algorithms.base import ChunkResult
 from dip_lightning.errors import DipLightningError
+from dip_lightning.files import write_png
 
-COLUMNS = ["index", "nmse", "psnr", "ssim", "residual", "seconds", "status"]
+COLUMNS = ["index", "name", "nmse", "psnr", "ssim", "residual", "seconds", "status"]
 FLOAT_COLUMNS = ["nmse", "psnr", "ssim", "residual", "seconds"]
 
 
@@ -51,13 +53,20 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
     return [{**row, "index": int(row["index"]), **{k: float(row[k]) for k in FLOAT_COLUMNS}} for row in rows]
 
 
-def comparison_grid(targets: Tensor, reconstructions: Tensor, measured: Tensor | None = None, per_row: int = 8) -> Tensor:
-    """Rows of up to ``per_row`` targets, each row followed by the matching measurements (where given)
-    and reconstructions."""
+def image_name(trainer: Trainer, index: int) -> str:
+    """The file name stem of dataset image ``index`` (the datamodule's, else its number)."""
+    name = getattr(trainer.datamodule, "image_name", None)
+    return name(index) if name is not None else f"{index:06d}"
+
+
+def comparison_grid(*groups: Tensor | None, per_row: int = 8) -> Tensor:
+    """Rows of up to ``per_row`` images of the first group, each row followed by the matching
+    images of the other groups (e.g. targets, measurements, reconstructions); None groups are left out."""
+    groups = [g for g in groups if g is not None]
+    count = len(groups[0])
     rows = []
-    per_row = max(1, min(per_row, len(targets)))
-    for start in range(0, len(targets), per_row):
-        groups = [targets, reconstructions] if measured is None else [targets, measured, reconstructions]
+    per_row = max(1, min(per_row, count))
+    for start in range(0, count, per_row):
         for images in (group[start : start + per_row] for group in groups):
             blank = torch.ones(per_row - len(images), *images.shape[1:])
             rows.append(torch.cat([images.clamp(0, 1), blank]))
@@ -67,21 +76,31 @@ def comparison_grid(targets: Tensor, reconstructions: Tensor, measured: Tensor |
 class ResultsWriter(Callback):
     """Writes a run's results into ``trainer.default_root_dir``, every process its own chunks:
 
-    - ``chunks/chunk-<first index>.csv`` and ``.pt`` as each chunk finishes (rows; indices,
-      targets and reconstructions), and after each, ``results.csv`` rebuilt atomically from all
-      chunks so far: one row per image (index, nmse, psnr, ssim, residual, seconds, status);
+    - as each chunk finishes: every reconstruction as an image file at full resolution,
+      ``reconstructions/<name>.png`` (named after its input file, or its dataset index;
+      ``png_bits`` 8 or 16 per channel); ``chunks/chunk-<first index>.csv`` and ``.pt`` (rows;
+      indices, references, measurement previews and reconstructions); then ``results.csv``
+      rebuilt atomically from all chunks so far: one row per image (index, name, nmse, psnr, ssim,
+      residual, seconds, status; nmse, psnr and ssim empty (NaN) where no reference was given);
     - at the end (rank 0, after every process finished): ``results.csv``, ``summary.json``
       (means and medians, wall time, method, dataset), ``reconstructions.pt``
       (``{"index": (N,), "reconstruction": (N, C, H, W)}``) and ``reconstructions.png`` (the
-      first ``max_grid_images`` targets above their reconstructions).
+      first ``max_grid_images`` references, measurements where they are images, and
+      reconstructions, in rows).
+
+    To change its settings, add it to the trainer's callbacks (the module then uses that one), e.g.
+    ``--trainer.callbacks+=dip_lightning.callbacks.ResultsWriter --trainer.callbacks.png_bits=16``.
 
     A run started again in the same folder resumes: it keeps the chunks already there and skips
     their images (the datamodule is told through ``exclude``), provided the method and dataset
     are the same (``chunks/run.json``); otherwise it stops with an error before any work.
     """
 
-    def __init__(self, max_grid_images: int = 32) -> None:
+    def __init__(self, max_grid_images: int = 32, png_bits: int = 8) -> None:
+        if png_bits not in (8, 16):
+            raise DipLightningError(f"png_bits must be 8 or 16, got {png_bits}")
         self.max_grid_images = max_grid_images
+        self.png_bits = png_bits
         self.started = time.perf_counter()
 
     def chunk_dir(self, trainer: Trainer) -> Path:
@@ -119,11 +138,16 @@ class ResultsWriter(Callback):
         result: ChunkResult = outputs["chunk"]
         name = f"chunk-{int(result.index.min()):09d}"
         chunks = self.chunk_dir(trainer)
-        payload = {"index": result.index, "target": result.target, "reconstruction": result.reconstruction}
-        if result.measured is not None:
-            payload["measured"] = result.measured
+        names = [image_name(trainer, i) for i in result.index.tolist()]
+        for stem, image in zip(names, result.reconstruction):
+            write_png(Path(trainer.default_root_dir) / "reconstructions" / f"{stem}.png", image, self.png_bits)
+        payload = {"index": result.index, "reconstruction": result.reconstruction}
+        for key, value in (("target", result.target), ("measured", result.measured)):
+            if value is not None:
+                payload[key] = value
         write_atomically(chunks / f"{name}.pt", lambda handle: torch.save(payload, handle), mode="wb")
-        write_csv(chunks / f"{name}.csv", result.rows())  # the .csv marks the chunk finished
+        rows = [{**row, "name": stem} for row, stem in zip(result.rows(), names)]
+        write_csv(chunks / f"{name}.csv", rows)  # the .csv marks the chunk finished
         write_csv(Path(trainer.default_root_dir) / "results.csv", self.rows(trainer))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -162,32 +186,37 @@ class ResultsWriter(Callback):
         reconstructions = torch.cat([p["reconstruction"] for p in parts])[order]
         torch.save({"index": index[order], "reconstruction": reconstructions}, out / "reconstructions.pt")
         shown = order[: self.max_grid_images]
-        targets = torch.cat([p["target"] for p in parts])[shown]
-        measured = torch.cat([p["measured"] for p in parts])[shown] if all("measured" in p for p in parts) else None
-        save_image(comparison_grid(targets, reconstructions[: self.max_grid_images], measured),
+
+        def gathered(key: str) -> Tensor | None:
+            return torch.cat([p[key] for p in parts])[shown] if all(key in p for p in parts) else None
+
+        save_image(comparison_grid(gathered("target"), gathered("measured"), reconstructions[: self.max_grid_images]),
                    out / "reconstructions.png")
+        quality = (f"nMSE mean {summary['nmse_mean']:.4g} (median {summary['nmse_median']:.4g}), "
+                   f"PSNR {summary['psnr_mean']:.2f} dB, SSIM {summary['ssim_mean']:.3f}, "
+                   if summary["num_with_reference"] else "no reference images, ")
         print(
-            f"\n{summary['num_images']} images, nMSE mean {summary['nmse_mean']:.4g} "
-            f"(median {summary['nmse_median']:.4g}), PSNR {summary['psnr_mean']:.2f} dB, "
-            f"SSIM {summary['ssim_mean']:.3f}, {summary['wall_seconds']:.1f} s\n"
-            f"Results written to {out.resolve()}/ (results.csv, summary.json, reconstructions.png, "
-            "reconstructions.pt)",
+            f"\n{summary['num_images']} images, {quality}measurement residual {summary['residual_mean']:.4g}, "
+            f"{summary['wall_seconds']:.1f} s\n"
+            f"Results written to {out.resolve()}/ (reconstructions/*.png, results.csv, summary.json, "
+            "reconstructions.png, reconstructions.pt)",
             flush=True,
         )
 
     def summary(self, trainer: Trainer, pl_module: LightningModule, rows: list[dict[str, Any]]) -> dict[str, Any]:
         ok = [row for row in rows if row["status"] == "ok"]
-        values = {key: [row[key] for row in ok] for key in ("nmse", "psnr", "ssim", "residual")}
+        values = {key: [row[key] for row in ok if math.isfinite(row[key])] for key in ("nmse", "psnr", "ssim", "residual")}
 
         def mean(key: str) -> float:
-            return statistics.fmean(values[key]) if ok else float("nan")
+            return statistics.fmean(values[key]) if values[key] else float("nan")
 
         datamodule = trainer.datamodule
         return {
             "num_images": len(rows),
             "num_diverged": len(rows) - len(ok),
+            "num_with_reference": len(values["nmse"]),
             "nmse_mean": mean("nmse"),
-            "nmse_median": statistics.median(values["nmse"]) if ok else float("nan"),
+            "nmse_median": statistics.median(values["nmse"]) if values["nmse"] else float("nan"),
             "psnr_mean": mean("psnr"),
             "ssim_mean": mean("ssim"),
             "residual_mean": mean("residual"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -35,7 +36,7 @@ class WandbMediaLogger(Callback):
             table = wandb.Table(columns=columns, data=data)
             curve = wandb.Table(
                 columns=["image", "nmse"],
-                data=[[rank, float(v)] for rank, v in enumerate(sorted(float(r["nmse"]) for r in rows))],
+                data=[[rank, v] for rank, v in enumerate(sorted(v for v in (float(r["nmse"]) for r in rows) if math.isfinite(v)))],
             )
             media = {
                 "results/per_image": table,
@@ -43,7 +44,7 @@ class WandbMediaLogger(Callback):
             }
             if (out / "reconstructions.png").is_file():
                 media["results/reconstructions"] = wandb.Image(
-                    str(out / "reconstructions.png"), caption="targets (upper rows) and reconstructions"
+                    str(out / "reconstructions.png"), caption="rows of references, measurements (where they are images) and reconstructions"
                 )
             run.log(media)
             run.summary.update({f"summary/{k}": v for k, v in summary.items()})

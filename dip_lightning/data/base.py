@@ -26,6 +26,9 @@ def resolve_root(root: str | None) -> str:
 class ImageChunks(Dataset):
     """Item k is the k-th chunk of the given images: ``{"index": (b,), "image": (b, C, H, W)}``.
 
+    Where the dataset's items are dicts of tensors (measured data: ``measurements`` and perhaps
+    a reference ``image``), each key is stacked: ``{"index": (b,), key: (b, ...)}``.
+
     ``indices`` are cut into ``num_chunks`` consecutive chunks of nearly equal size (some empty
     when there are fewer images than chunks). The last chunk loaded is cached, because the
     sampler asks for each chunk once per outer iteration and loading (decoding files,
@@ -45,8 +48,12 @@ class ImageChunks(Dataset):
     def __getitem__(self, k: int) -> dict[str, Tensor]:
         if self._cached is None or self._cached[0] != k:
             indices = self.chunks[k]
-            images = torch.stack([self.images[i] for i in indices]) if indices else torch.empty(0, *self.image_shape)
-            self._cached = (k, {"index": torch.tensor(indices, dtype=torch.long), "image": images})
+            items = [self.images[i] for i in indices]
+            if items and isinstance(items[0], dict):
+                stacked = {key: torch.stack([item[key] for item in items]) for key in items[0]}
+            else:
+                stacked = {"image": torch.stack(items) if items else torch.empty(0, *self.image_shape)}
+            self._cached = (k, {"index": torch.tensor(indices, dtype=torch.long), **stacked})
         return self._cached[1]
 
 
@@ -69,7 +76,10 @@ class ImageDataModule(LightningDataModule):
     """Base for the datasets: which images to reconstruct and how they reach the algorithm.
 
     Subclasses provide ``image_shape`` and ``load_images()``: a dataset whose item ``i`` is
-    image ``i`` as a float tensor (C, H, W) in [0, 1]. The selection is ``indices`` (or every
+    image ``i`` as a float tensor (C, H, W) in [0, 1] (clean images, whose measurements are
+    simulated), or a dict with its ``measurements`` and, where known, its reference ``image``
+    (measured data, see :mod:`dip_lightning.data.measured`); and where the images have names
+    (files), ``image_name(i)``, used for the reconstructions' file names. The selection is ``indices`` (or every
     image), truncated to the first ``num_images``. Each process takes every ``world_size``-th
     selected image; its share is cut into the fewest chunks of at most ``chunk_size`` images
     (nearly equal in size, equally many on every process) reconstructed together, and during
@@ -129,11 +139,27 @@ class ImageDataModule(LightningDataModule):
         """Name used in summaries, e.g. ``mnist-test``."""
         return self.name
 
+    def image_name(self, index: int) -> str:
+        """File name stem of dataset image ``index`` (its number where images have no names)."""
+        return f"{index:06d}"
+
+    def source(self, index: int) -> str:
+        """Where image ``index`` comes from, for error messages (its file where it has one)."""
+        return f"image {index} of {self.describe()}"
+
+    @property
+    def has_references(self) -> bool:
+        """Whether every image comes with a reference (clean) image for nMSE, PSNR and SSIM."""
+        return True
+
     def setup(self, stage: str | None = None) -> None:
         if self.images is None:
             self.images = self.load_images()
             self.selection = self.select(len(self.images))
             self.check_images(self.selection)
+            operator = getattr(self.trainer.lightning_module, "operator", None) if self.trainer else None
+            if operator is not None:
+                self.check_measurements(operator, self.selection)
 
     def select(self, dataset_size: int) -> list[int]:
         """The selected dataset indices, validated against the dataset size."""
@@ -159,6 +185,9 @@ class ImageDataModule(LightningDataModule):
         """Fail early on images that are not finite or not in [0, 1]."""
         for i in indices:
             image = self.images[i]
+            image = image.get("image") if isinstance(image, dict) else image
+            if image is None:
+                continue
             if not torch.isfinite(image).all():
                 raise DipLightningError(
                     f"image {i} of {self.describe()} contains NaN or Inf; fix or drop it (--data.indices)"
@@ -168,6 +197,14 @@ class ImageDataModule(LightningDataModule):
                     f"image {i} of {self.describe()} has values in [{image.min():.3g}, {image.max():.3g}]; "
                     "pixels must lie in [0, 1]: rescale the data"
                 )
+
+    def check_measurements(self, operator, indices: Sequence[int]) -> None:
+        """Fail before any reconstruction where given measurements do not suit the operator
+        (shape, NaN/Inf), naming the image. Nothing to check for simulated measurements."""
+        for i in indices:
+            item = self.images[i]
+            if isinstance(item, dict) and "measurements" in item:
+                operator.observe(item["measurements"][None], source=f"the measurements in {self.source(i)}")
 
     def exclude(self, indices: set[int]) -> None:
         """Leave out these images (already reconstructed by an interrupted run being resumed)."""

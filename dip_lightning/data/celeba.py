@@ -47,6 +47,9 @@ class CelebADataModule(ImageDataModule):
     def describe(self) -> str:
         return f"celeba-{self.split}"
 
+    def image_name(self, index: int) -> str:
+        return self.images.files[index].stem if self.images is not None else super().image_name(index)
+
     def load_images(self) -> Dataset:
         base = Path(self.root) / "celeba"
         folder = base / "img_align_celeba"

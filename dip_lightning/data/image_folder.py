@@ -5,26 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import transforms
-from torchvision.transforms import functional as TF
 
 from dip_lightning.data.base import ImageDataModule
 from dip_lightning.errors import DipLightningError
+from dip_lightning.files import IMAGE_SUFFIXES, read_image
 from dip_lightning.operators.base import ImageShape
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
 
 
 class ImageFiles(Dataset):
     """Images from a list of files, each centre-cropped to a square and resized to ``size``.
 
-    Image files are read with PIL; ``.npy`` files hold float arrays (H, W) or (H, W, C) that are
-    used as they are (so their values must already lie in [0, 1]).
+    Files are read by :func:`~dip_lightning.files.read_image` (8- and 16-bit images scaled to
+    [0, 1]; ``.npy`` float arrays (H, W) or (H, W, C) used as they are, so their values must
+    already lie in [0, 1]).
     """
 
     def __init__(self, files: list[Path], size: int, channels: int, crop: int | None = None) -> None:
@@ -38,16 +34,7 @@ class ImageFiles(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> Tensor:
-        path = self.files[i]
-        if path.suffix.lower() == ".npy":
-            array = torch.as_tensor(np.load(path), dtype=torch.float32)
-            image = array[None] if array.ndim == 2 else array.permute(2, 0, 1)
-            if image.shape[0] != self.channels:
-                image = image.mean(0, keepdim=True).expand(self.channels, -1, -1)
-        else:
-            with Image.open(path) as pil:
-                image = TF.to_tensor(pil.convert("L" if self.channels == 1 else "RGB"))
-        return self.transform(image)
+        return self.transform(read_image(self.files[i], self.channels))
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -58,8 +45,7 @@ class ImageFolderDataModule(ImageDataModule):
     """Every image in the folder ``root`` (sorted by file name), as ``channels`` x size x size.
 
     Args:
-        image_size: side of the square images after centre crop and resize; must suit the prior
-            (a multiple of 2^(levels-1) for the Deep Decoder).
+        image_size: side of the square images after centre crop and resize.
         channels: 1 (grayscale) or 3 (RGB).
         **kwargs: selection and chunking, see :class:`ImageDataModule`; ``root`` is the folder.
     """
@@ -79,6 +65,9 @@ class ImageFolderDataModule(ImageDataModule):
 
     def describe(self) -> str:
         return f"folder:{os.path.basename(os.path.normpath(self.root))}"
+
+    def image_name(self, index: int) -> str:
+        return self.images.files[index].stem if self.images is not None else super().image_name(index)
 
     def load_images(self) -> Dataset:
         folder = Path(self.root)

@@ -93,5 +93,8 @@ class NaturalImagesDataModule(ImageDataModule):
     def describe(self) -> str:
         return f"skimage-{'gray' if self.channels == 1 else 'rgb'}{self.size}:{','.join(self.image_names)}"
 
+    def image_name(self, index: int) -> str:
+        return self.image_names[index]
+
     def load_images(self) -> Dataset:
         return NaturalImages(self.image_names, self.size, self.channels)

@@ -19,9 +19,11 @@ class Operator(nn.Module):
 
     Subclasses implement the linear part ``A`` (``(B, C, H, W) -> (B, m)``) and its adjoint
     ``A_adjoint`` (``(B, m) -> (B, C, H, W)``). ``forward`` is the noiseless measurement model
-    (``A`` itself for linear problems, ``|A x|`` for phase retrieval); :meth:`measure` adds the
-    measurement noise, ``y = forward(x) + noise_sigma * e`` with ``e ~ N(0, I)`` drawn for each
-    image from ``(seed, dataset index)`` alone. ``lift`` maps a measurement back into the range
+    (``A`` itself for linear problems, ``|A x|`` for phase retrieval). Measurements reach a
+    reconstruction in one of two ways: simulated from clean images by :meth:`measure`, which adds
+    the measurement noise, ``y = forward(x) + noise_sigma * e`` with ``e ~ N(0, I)`` drawn for each
+    image from ``(seed, dataset index)`` alone; or measured by the user, given as they are to
+    :meth:`observe` (shape ``measurement_shape``: a vector, or an image for the restoration problems). ``lift`` maps a measurement back into the range
     of ``A`` given the current ``A x``, so that one gradient step
     ``x - eta * A^T(A x - lift(y, A x))`` serves every problem.
 
@@ -41,18 +43,46 @@ class Operator(nn.Module):
         super().__init__()
         if len(image_shape) != 3 or min(image_shape) < 1:
             raise DipLightningError(f"image_shape must be (channels, height, width), got {tuple(image_shape)}")
-        if not noise_sigma >= 0:
+        if noise_sigma is not None and not noise_sigma >= 0:
             raise DipLightningError(f"noise_sigma must be non-negative, got {noise_sigma}")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.n = math.prod(self.image_shape)
         self.m = int(num_measurements)
-        self.noise_sigma = float(noise_sigma)
+        self.noise_sigma = None if noise_sigma is None else float(noise_sigma)
         self.seed = seed
 
     def describe(self) -> dict[str, Any]:
         """What identifies the measurements (recorded in summaries, compared on resume)."""
         return {"problem": self.name, "num_measurements": self.m, "noise_sigma": self.noise_sigma,
                 "operator_seed": self.seed}
+
+    @property
+    def measurement_shape(self) -> tuple[int, ...]:
+        """Shape of one image's measurements as a user holds them: ``(m,)`` for a vector, an image
+        shape where the measurements are an image (a noisy or masked photo, a low-resolution image)."""
+        return (self.m,)
+
+    def observe(self, measured: Tensor, source: str = "the measurements") -> Tensor:
+        """Given measurements, (B, *measurement_shape) or (B, m), as the vector y (B, m) that
+        ``forward`` would produce; nothing is added. ``source`` names the data in errors."""
+        shape = tuple(measured.shape[1:])
+        if shape not in (tuple(self.measurement_shape), (self.m,)):
+            wanted = "x".join(map(str, self.measurement_shape))
+            raise DipLightningError(
+                f"{source} have shape {'x'.join(map(str, shape))} per image, but {self.name} of "
+                f"{'x'.join(map(str, self.image_shape))} images measures {wanted}; {self.shape_hint()}"
+            )
+        if not torch.isfinite(measured).all():
+            raise DipLightningError(f"{source} contain NaN or Inf; fix or drop those values")
+        return self.vectorize(measured) if shape == tuple(self.measurement_shape) else measured
+
+    def vectorize(self, measured: Tensor) -> Tensor:
+        """(B, *measurement_shape) -> (B, m); overridden where the measurement image holds more than y."""
+        return measured.reshape(measured.shape[0], -1)
+
+    def shape_hint(self) -> str:
+        """How to fix measurements whose shape does not fit (said in the error)."""
+        return "check --model.operator and the image shape (--data.image_shape)"
 
     def A(self, x: Tensor) -> Tensor:  # noqa: N802 (the operator's conventional name)
         raise NotImplementedError
@@ -71,7 +101,7 @@ class Operator(nn.Module):
 
     def add_noise(self, y: Tensor, index: Tensor) -> Tensor:
         """``y + noise_sigma * e`` with ``e ~ N(0, I)`` drawn per image from (seed, dataset index)."""
-        if self.noise_sigma == 0:
+        if not self.noise_sigma:
             return y
         noise = torch.stack([torch.randn(y.shape[1:], generator=generator(Stream.MEASUREMENT_NOISE, self.seed, i), dtype=y.dtype)
                              for i in index.tolist()])

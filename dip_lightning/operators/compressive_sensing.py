@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dip_lightning.errors import DipLightningError
+from dip_lightning.files import read_array
 from dip_lightning.operators.base import ImageShape, Operator, num_measurements
 from dip_lightning.seeding import Stream, generator
 
@@ -34,23 +36,55 @@ class CompressiveSensing(Operator):
     Float64 inputs (``--trainer.precision 64-true``) are multiplied in float64 in every mode.
     With this scaling A A^T ~ (n/m) I, so ``eta = m/n`` makes the image-space step of Net-PGD an
     approximate projection onto {x : A x = y}.
+
+    ``matrix``: instead of drawing A, read it from a file (``.npy`` or ``.pt``, m x n with n =
+    C * H * W, images flattened in (C, H, W) order): e.g. the patterns of a single-pixel camera.
+    ``ratio`` is then m / n of the file and ``seed`` only seeds the noise of simulated measurements.
+    Scale the measurements and the matrix alike: the methods' step sizes follow from ||A||.
     """
 
     name = "cs"
     max_ratio = 1.0
     problem = "compressive sensing"
 
-    def __init__(self, image_shape: ImageShape, ratio: float = 0.25, noise_sigma: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self, image_shape: ImageShape, ratio: float = 0.25, noise_sigma: float = 0.0, seed: int = 0,
+        matrix: str | None = None,
+    ) -> None:
         n = int(torch.Size(image_shape).numel())
-        super().__init__(image_shape, num_measurements(ratio, n, self.max_ratio, self.problem), noise_sigma, seed)
-        self.ratio = ratio
+        given = self._matrix_from_file(matrix, image_shape) if matrix else None
+        m = given.shape[0] if given is not None else num_measurements(ratio, n, self.max_ratio, self.problem)
+        super().__init__(image_shape, m, noise_sigma, seed)
+        self.matrix_file = matrix
+        self.ratio = m / n if given is not None else ratio
         self.matmul_precision = torch.get_float32_matmul_precision()
-        matrix = torch.randn(self.m, self.n, generator=generator(Stream.MEASUREMENT_MATRIX, seed), dtype=torch.float64)
-        matrix = (matrix / self.m**0.5).to(PRODUCT_DTYPES[self.matmul_precision])
-        self.register_buffer("matrix", matrix, persistent=False)
+        if given is None:
+            given = torch.randn(m, n, generator=generator(Stream.MEASUREMENT_MATRIX, seed), dtype=torch.float64) / m**0.5
+        self.register_buffer("matrix", given.to(PRODUCT_DTYPES[self.matmul_precision]), persistent=False)
+
+    def _matrix_from_file(self, path: str, image_shape: ImageShape) -> Tensor:
+        matrix = read_array(path, "measurement matrix", "--model.operator.matrix")
+        n = int(torch.Size(image_shape).numel())
+        shape = "x".join(map(str, image_shape))
+        if matrix.dim() != 2 or matrix.shape[1] != n:
+            raise DipLightningError(
+                f"measurement matrix {path} has shape {tuple(matrix.shape)}, but {shape} images need an m x {n} "
+                f"matrix (one row per measurement, one column per pixel); fix the file or the image shape"
+            )
+        if matrix.shape[0] > n * self.max_ratio:
+            raise DipLightningError(f"measurement matrix {path} has {matrix.shape[0]} rows, more than the {n} "
+                                    f"pixels {self.problem} can use; drop rows")
+        if not torch.isfinite(matrix).all():
+            raise DipLightningError(f"measurement matrix {path} contains NaN or Inf")
+        return matrix
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "ratio": self.ratio, "matmul_precision": self.matmul_precision}
+        return {**super().describe(), "ratio": self.ratio, "matrix": self.matrix_file,
+                "matmul_precision": self.matmul_precision}
+
+    def shape_hint(self) -> str:
+        source = f"the matrix {self.matrix_file}" if self.matrix_file else f"--model.operator.ratio {self.ratio:g}"
+        return f"the number of measurements comes from {source}: use the matrix the measurements were taken with"
 
     def _apply(self, fn, recurse=True):
         # keep the matrix in its precision when the module is cast (e.g. .float(), .double())

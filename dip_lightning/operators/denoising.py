@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor
 
 from dip_lightning.errors import DipLightningError
@@ -16,18 +17,37 @@ class Denoising(Operator):
     The noise of each image is drawn from ``(seed, dataset index)`` alone (see
     :meth:`~dip_lightning.operators.Operator.measure`), so every method and every run sees the
     same noisy image. ``noise_sigma`` is on the [0, 1] pixel scale: 25/255 is sigma = 25 on 0..255.
+    When the noisy images are the user's own (:class:`~dip_lightning.data.ObservedImages`),
+    nothing is added; ``noise_sigma`` then only informs the methods that use a noise level (the
+    wavelet and NL-means baselines) and may be ``null`` (they estimate it from the image).
     """
 
     name = "denoise"
     orthonormal_rows = True
 
-    def __init__(self, image_shape: ImageShape, noise_sigma: float = 25 / 255, seed: int = 0) -> None:
-        if not noise_sigma > 0:
+    def __init__(self, image_shape: ImageShape, noise_sigma: float | None = 25 / 255, seed: int = 0) -> None:
+        if noise_sigma is not None and not noise_sigma > 0:
             raise DipLightningError(
                 f"denoising needs noise: noise_sigma must be positive, got {noise_sigma}; "
                 "e.g. --model.operator.noise_sigma 0.098 (sigma = 25 on the 0..255 scale)"
             )
         super().__init__(image_shape, math.prod(image_shape), noise_sigma, seed)
+
+    @property
+    def measurement_shape(self) -> tuple[int, ...]:
+        return self.image_shape
+
+    def shape_hint(self) -> str:
+        return "the noisy images are reconstructed at their own size, so this should not happen; please report it"
+
+    @torch.no_grad()
+    def measure(self, x: Tensor, index: Tensor) -> Tensor:
+        if self.noise_sigma is None:
+            raise DipLightningError(
+                "simulating noisy images needs a noise level: pass --model.operator.noise_sigma (e.g. 0.098); "
+                "to denoise your own noisy photos, use --data dip_lightning.data.ObservedImages"
+            )
+        return super().measure(x, index)
 
     def A(self, x: Tensor) -> Tensor:  # noqa: N802
         return x.flatten(1)

@@ -77,6 +77,16 @@ class Inpainting(Operator):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "kept": self.kept, "mask": self.mask_file}
 
+    @property
+    def measurement_shape(self) -> tuple[int, ...]:
+        return self.image_shape  # a photo whose missing pixels hold anything (they are not read)
+
+    def vectorize(self, measured: Tensor) -> Tensor:
+        return self.A(measured)
+
+    def shape_hint(self) -> str:
+        return "the mask (--model.operator.mask) must have the size of the images"
+
     def A(self, x: Tensor) -> Tensor:  # noqa: N802
         return x.flatten(1).index_select(1, self.observed_entries)
 

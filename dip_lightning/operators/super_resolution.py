@@ -55,6 +55,14 @@ class SuperResolution(Operator):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "factor": self.factor, "kernel": self.kernel}
 
+    @property
+    def measurement_shape(self) -> tuple[int, ...]:
+        return self.low_shape
+
+    def shape_hint(self) -> str:
+        return (f"for low-resolution images of your own, the reconstruction is {self.factor} times larger: pass "
+                f"--data.scale {self.factor} (the same as --model.operator.factor)")
+
     def downsample(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, C, H/f, W/f)."""
         if self.kernel == "box":

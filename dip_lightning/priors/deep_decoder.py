@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators.base import ImageShape
-from dip_lightning.priors.layers import channel_norm, conv1x1, exact_sigmoid, upsample2x
+from dip_lightning.priors.layers import channel_norm, conv1x1, exact_sigmoid, halved_sizes, upsample
 from dip_lightning.priors.untrained import UntrainedPrior
 
 
@@ -31,11 +31,13 @@ class DeepDecoder(UntrainedPrior):
     where ``cn_l`` normalizes each channel over the image's own pixels and applies a learned
     gain and bias, and ``up2`` is bilinear x2 upsampling; then ``x = sigmoid(W_L h_L)`` with
     ``W_L in R^{C x k_L}``. The latent ``z_b = h_1`` is uniform on [0, 0.1), fixed (not fitted),
-    of spatial size (H, W) / 2^(L-1).
+    of spatial size (H, W) / 2^(L-1). Where H or W is not a multiple of 2^(L-1), the sizes are
+    rounded up level by level (:func:`~dip_lightning.priors.layers.halved_sizes`) and ``up2``
+    resizes bilinearly to the next level's size, so any image size can be produced.
 
     Args:
         num_decoders: how many networks are held at once (chunk size times restarts).
-        image_shape: (C, H, W) of the images; H and W must be multiples of 2^(L-1).
+        image_shape: (C, H, W) of the images, any size (multiples of 2^(L-1) give exact x2 upsampling).
         seed: base seed; the decoder of dataset image ``i`` is initialized from (seed, i) only.
         channels: [k_1, ..., k_L], e.g. [25, 15, 10] for MNIST, [120, 25, 15, 10] for CelebA.
     """
@@ -51,15 +53,9 @@ class DeepDecoder(UntrainedPrior):
                 "e.g. --model.prior.channels '[25, 15, 10]'"
             )
         out_channels, height, width = self.image_shape
-        scale = 2 ** (len(channels) - 1)
-        if height % scale or width % scale:
-            raise DipLightningError(
-                f"a decoder with {len(channels)} channel levels upsamples by {scale}, so it can only "
-                f"produce images whose height and width are multiples of {scale}, not "
-                f"{height}x{width}; change --model.prior.channels (fewer levels) or resize the images"
-            )
         self.channels = channels
-        self.latent_shape = (channels[0], height // scale, width // scale)
+        self.sizes = halved_sizes(height, width, len(channels) - 1)[::-1]  # latent first, image last
+        self.latent_shape = (channels[0], *self.sizes[0])
         layer_sizes = list(zip(channels[:-1], channels[1:])) + [(channels[-1], out_channels)]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(num_decoders, c_out, c_in)) for c_in, c_out in layer_sizes
@@ -101,6 +97,6 @@ class DeepDecoder(UntrainedPrior):
         b = latent.shape[0]
         h = conv1x1(self.weights[0][:b], latent)
         for level, (weight, gain, bias) in enumerate(zip(self.weights[1:], self.gains, self.biases)):
-            h = (upsample2x(h) if level else h).relu()
+            h = (upsample(h, self.sizes[level]) if level else h).relu()
             h = conv1x1(weight[:b], channel_norm(h, gain[:b], bias[:b]))
-        return exact_sigmoid(upsample2x(h) if len(self.channels) > 1 else h)
+        return exact_sigmoid(upsample(h, self.sizes[-1]) if len(self.channels) > 1 else h)

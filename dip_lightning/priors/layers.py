@@ -63,6 +63,24 @@ def upsample2x(h: Tensor) -> Tensor:
     return h
 
 
+def upsample(h: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear upsampling (``align_corners=False``) of (B, C, H, W) to (B, C, *size): :func:`upsample2x`
+    where ``size`` doubles H and W, else ``F.interpolate`` to the size (odd image sides)."""
+    if tuple(size) == (2 * h.shape[2], 2 * h.shape[3]):
+        return upsample2x(h)
+    return F.interpolate(h, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def halved_sizes(height: int, width: int, times: int) -> list[tuple[int, int]]:
+    """[(H, W), ceil((H, W) / 2), ...], ``times + 1`` sizes: each level's size in a network that
+    halves (rounding up) ``times`` times and upsamples back to the size above it, so that it can
+    produce images of any size, not only multiples of 2^times."""
+    sizes = [(height, width)]
+    for _ in range(times):
+        sizes.append(tuple(-(-s // 2) for s in sizes[-1]))
+    return sizes
+
+
 class BatchedConv2d(nn.Module):
     """B independent k x k convolutions with bias and reflection padding, as one grouped convolution.
 

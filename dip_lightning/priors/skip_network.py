@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators.base import ImageShape
-from dip_lightning.priors.layers import BatchedChannelNorm, BatchedConv2d, exact_sigmoid, upsample2x
+from dip_lightning.priors.layers import BatchedChannelNorm, BatchedConv2d, exact_sigmoid, halved_sizes, upsample
 from dip_lightning.priors.untrained import UntrainedPrior
 
 
@@ -28,7 +28,8 @@ class SkipNetwork(UntrainedPrior):
     where the deepest level has no ``level_{L+1}`` (its ``down`` output is upsampled directly),
     ``cn`` normalizes every channel over the image's own pixels with a learned gain and bias
     (``BatchNorm2d`` on a batch of one image), ``act`` is LeakyReLU(0.2), ``up2`` bilinear x2
-    upsampling, and every convolution has a bias and reflection padding. The output is
+    upsampling (to the size of the level above where a side is odd: a stride-2 convolution
+    halves sizes rounding up), and every convolution has a bias and reflection padding. The output is
     ``x = sigmoid(conv1x1(level_1(z)))``. The input ``z_b`` is uniform on [0, 0.1) with
     ``input_channels`` channels at full resolution, fixed. This is ``skip`` of the DIP code with
     ``need1x1_up``; its defaults for denoising are ``channels = [128] * 5``, ``skip_channels = [4] * 5``,
@@ -38,7 +39,8 @@ class SkipNetwork(UntrainedPrior):
 
     Args:
         num_decoders: networks held at once (chunk size times restarts).
-        image_shape: (C, H, W); H and W must be multiples of 2^L, and at least 2^(L+1).
+        image_shape: (C, H, W), any size whose deepest level (H and W halved L times, rounded up)
+            is at least 2x2; with multiples of 2^L every upsampling is an exact x2.
         seed: base seed; see :class:`~dip_lightning.priors.UntrainedPrior`.
         channels: [c_1, ..., c_L], channels of each level (down and up paths alike).
         skip_channels: [s_1, ..., s_L], channels of each skip connection (0 for none).
@@ -65,13 +67,12 @@ class SkipNetwork(UntrainedPrior):
         if input_channels < 1:
             raise DipLightningError(f"input_channels must be positive, got {input_channels}")
         out_channels, height, width = self.image_shape
-        scale = 2 ** len(channels)
-        if height % scale or width % scale or min(height, width) < 2 * scale:
+        deepest = halved_sizes(height, width, len(channels))[-1]
+        if min(deepest) < 2:
             raise DipLightningError(
-                f"a skip network with {len(channels)} levels downsamples by {scale}, so it needs images whose "
-                f"height and width are multiples of {scale} and at least {2 * scale} (its deepest level normalizes "
-                f"over 2x2 pixels or more), not {height}x{width}; use fewer levels in --model.prior.channels or "
-                "another image size"
+                f"a skip network with {len(channels)} levels halves {height}x{width} images down to "
+                f"{deepest[0]}x{deepest[1]} pixels, but its deepest level needs at least 2x2 (it normalizes over "
+                "them); use fewer levels in --model.prior.channels or larger images"
             )
         self.channels, self.skip_channels, self.input_channels = channels, skip_channels, input_channels
         self.latent_shape = (input_channels, height, width)
@@ -111,7 +112,7 @@ class SkipNetwork(UntrainedPrior):
         deeper = act(level["down2_norm"](level["down2"](deeper)), 0.2)
         if number + 1 < len(self.levels):
             deeper = self._level(number + 1, deeper)
-        deeper = upsample2x(deeper)
+        deeper = upsample(deeper, h.shape[2:])
         if "skip" in level:
             deeper = torch.cat([act(level["skip_norm"](level["skip"](h)), 0.2), deeper], 1)
         h = act(level["up_norm"](level["up"](level["joined_norm"](deeper))), 0.2)
