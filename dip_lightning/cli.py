@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import sys
 import warnings
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,6 +21,8 @@ from dip_lightning.errors import DipLightningError
 
 # fit is the reconstruction itself, so the datamodule gives it no validation batches on purpose
 warnings.filterwarnings("ignore", message="Total length of .* across ranks is zero")
+# main() hands LightningCLI the command line it read (less --debug) as `args`
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
 # the baselines have no weights to fit, hence no optimizer
 warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`")
 
@@ -98,21 +104,49 @@ def user_error(error: BaseException) -> DipLightningError | None:
     return None
 
 
+def build(args: list[str], run: bool = True) -> DipLightningCLI:
+    """The CLI for ``args`` (e.g. ``["fit", "--config", "configs/mnist_cs_netgd.yaml"]``), run unless
+    ``run`` is False. User errors raise; :func:`main` turns them into one line and exit code 2."""
+    return DipLightningCLI(
+        ReconstructionModule,
+        ImageDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        trainer_defaults=TRAINER_DEFAULTS,
+        seed_everything_default=False,  # every random draw is seeded explicitly per image
+        save_config_kwargs={"overwrite": True},
+        args=args,
+        run=run,
+    )
+
+
+def run_fit(config: str | os.PathLike, out: str | os.PathLike, overrides: Sequence[str] = (),
+            reuse: bool = False) -> dict[str, Any]:
+    """One quiet ``dip-lightning fit`` in this process (no logger, no progress bar), the way scripts run
+    experiments: returns ``{"rows": results.csv rows, "summary": summary.json}`` of the run folder ``out``.
+    With ``reuse``, a folder that already holds a summary is read instead of run again. A user error
+    raises its DipLightningError (no ``sys.exit``), so that a sweep can report it and go on."""
+    out = Path(out)
+    if not (reuse and (out / "summary.json").is_file()):
+        try:
+            build(["fit", "--config", str(config), "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
+                   "--trainer.enable_progress_bar", "false", *overrides])
+        except Exception as error:
+            reason = user_error(error)
+            if reason is None:
+                raise
+            raise reason from error
+    with open(out / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {"rows": rows, "summary": json.loads((out / "summary.json").read_text())}
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point. ``--debug`` (or ``DIP_LIGHTNING_DEBUG=1``) shows tracebacks of user errors."""
     argv = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in argv or os.environ.get("DIP_LIGHTNING_DEBUG") == "1"
-    sys.argv = [sys.argv[0]] + [a for a in argv if a != "--debug"]
     try:
-        DipLightningCLI(
-            ReconstructionModule,
-            ImageDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            trainer_defaults=TRAINER_DEFAULTS,
-            seed_everything_default=False,  # every random draw is seeded explicitly per image
-            save_config_kwargs={"overwrite": True},
-        )
+        build([a for a in argv if a != "--debug"])
     except Exception as error:
         reason = user_error(error)
         if reason is None or debug:

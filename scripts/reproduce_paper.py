@@ -38,7 +38,7 @@ from pathlib import Path
 
 import yaml
 
-from dip_lightning.cli import main as dip_lightning
+from dip_lightning.cli import run_fit
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 METHODS = {
@@ -94,11 +94,8 @@ def tuned_arguments(tuned: dict, config: str, ratio: float) -> list[str]:
 
 def run(config: Path, ratio: float, indices: list[int], arguments: list[str], out: Path) -> list[dict]:
     """One reconstruction run through the CLI; returns its per-image rows."""
-    dip_lightning(["fit", "--config", str(config), "--model.operator.ratio", str(ratio), "--data.indices", str(indices),
-                   "--data.num_images", str(len(indices)), "--trainer.default_root_dir", str(out),
-                   "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", *arguments])
-    with open(out / "results.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
+    return run_fit(config, out, ["--model.operator.ratio", str(ratio), "--data.indices", str(indices),
+                                 "--data.num_images", str(len(indices)), *arguments])["rows"]
 
 
 def aggregate(rows: list[dict]) -> dict[tuple[str, float], dict[str, float]]:

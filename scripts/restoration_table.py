@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from dip_lightning.cli import main as dip_lightning
+from dip_lightning.cli import run_fit
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 METHODS = {
@@ -37,18 +37,13 @@ LABELS = {"dip": "DIP (skip network)", "dd": "Deep Decoder", "tv": "TV (Chamboll
 
 def run(config: Path, images: list[str] | None, channels: int | None, extra: list[str], out: Path) -> dict:
     """One reconstruction through the CLI (skipped when ``out`` already holds its summary)."""
-    if not (out / "summary.json").is_file():
-        arguments = ["fit", "--config", str(config), "--trainer.default_root_dir", str(out),
-                     "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", *extra]
-        if images:
-            arguments += ["--data.images", json.dumps(images), "--data.num_images", str(len(images)),
-                          "--data.chunk_size", str(len(images))]
-        if channels:
-            arguments += ["--data.channels", str(channels)]
-        dip_lightning(arguments)
-    with open(out / "results.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return {"rows": rows, "summary": json.loads((out / "summary.json").read_text())}
+    arguments = list(extra)
+    if images:
+        arguments += ["--data.images", json.dumps(images), "--data.num_images", str(len(images)),
+                      "--data.chunk_size", str(len(images))]
+    if channels:
+        arguments += ["--data.channels", str(channels)]
+    return run_fit(config, out, arguments, reuse=True)
 
 
 def main() -> None:

@@ -21,14 +21,13 @@ with ``--write``, records it in a YAML file that ``scripts/reproduce_paper.py`` 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shutil
 from pathlib import Path
 
 import yaml
 
-from dip_lightning.cli import main as dip_lightning
+from dip_lightning.cli import run_fit
 
 
 def run(config: str, ratio: float | None, overrides: list[str], out: Path) -> dict:
@@ -36,9 +35,7 @@ def run(config: str, ratio: float | None, overrides: list[str], out: Path) -> di
     if out.exists():
         shutil.rmtree(out)  # tuning runs are cheap; never resume one with other settings
     at_ratio = [] if ratio is None else ["--model.operator.ratio", str(ratio)]
-    dip_lightning(["fit", "--config", config, *at_ratio, "--trainer.default_root_dir", str(out),
-                   "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", *overrides])
-    return json.loads((out / "summary.json").read_text())
+    return run_fit(config, out, [*at_ratio, *overrides])["summary"]
 
 
 def main() -> None:

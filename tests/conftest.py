@@ -1,10 +1,8 @@
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_ROOT = Path(os.environ.get("DIP_LIGHTNING_DATA", REPO.parent / "shared" / "data"))
+from tests.helpers import DATA_ROOT
 
 
 @pytest.fixture(scope="session")

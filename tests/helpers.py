@@ -10,7 +10,8 @@ from pathlib import Path
 
 import lightning as L
 
-from tests.conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = Path(os.environ.get("DIP_LIGHTNING_DATA", REPO.parent / "shared" / "data"))
 
 
 def fit(module: L.LightningModule, datamodule: L.LightningDataModule, root: Path, **trainer_kwargs):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow  # real script runs
 

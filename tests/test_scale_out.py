@@ -12,7 +12,7 @@ import torch
 
 from dip_lightning.algorithms import NetGD
 from dip_lightning.operators import CompressiveSensing
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.helpers import cli, read_results
 
 pytestmark = pytest.mark.slow  # real CLI runs / several processes

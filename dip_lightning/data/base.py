@@ -161,10 +161,19 @@ class ImageDataModule(LightningDataModule):
             if operator is not None:
                 self.check_measurements(operator, self.selection)
 
+    def available(self, dataset_size: int) -> list[int]:
+        """The dataset's image indices: 0 .. size - 1 (measured vectors may carry others)."""
+        return list(range(dataset_size))
+
     def select(self, dataset_size: int) -> list[int]:
         """The selected dataset indices, validated against the dataset size."""
-        selection = list(range(dataset_size)) if self.indices is None else list(self.indices)
-        bad = [i for i in selection if not 0 <= i < dataset_size]
+        available = self.available(dataset_size)
+        selection = available if self.indices is None else list(self.indices)
+        bad = [i for i in selection if not 0 <= i < dataset_size] if available == list(range(dataset_size)) else \
+            sorted(set(selection) - set(available))
+        if bad and available != list(range(dataset_size)):
+            raise DipLightningError(f"index {bad[0]} is not one of the images of {self.describe()} (--data.ids); "
+                                    "fix --data.indices")
         if bad:
             raise DipLightningError(
                 f"index {bad[0]} is out of range: {self.describe()} has {dataset_size} images "

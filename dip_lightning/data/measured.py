@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -79,18 +78,21 @@ class ReferenceImages:
 
 
 class MeasuredItems(Dataset):
-    """Item i: ``{"measurements": load(i), "image": reference i}`` (no ``image`` without references)."""
+    """Item ``ids[k]``: ``{"measurements": load(k), "image": reference k}`` for the k-th measured image
+    (no ``image`` without references); ids are 0 .. count - 1 unless given."""
 
-    def __init__(self, load, count: int, references: ReferenceImages | None) -> None:
+    def __init__(self, load, count: int, references: ReferenceImages | None, ids: list[int] | None = None) -> None:
         self.load, self.count, self.references = load, count, references
+        self.position = {i: k for k, i in enumerate(ids if ids is not None else range(count))}
 
     def __len__(self) -> int:
-        return self.count
+        return max(self.position) + 1  # indices run up to the largest id
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
-        item = {"measurements": self.load(i)}
+        k = self.position[i]
+        item = {"measurements": self.load(k)}
         if self.references is not None:
-            item["image"] = self.references[i]
+            item["image"] = self.references[k]
         return item
 
 
@@ -175,13 +177,18 @@ class MeasuredVectors(ImageDataModule):
         references: the clean images, for nMSE, PSNR and SSIM (optional): a ``.npy`` / ``.pt``
             array (N, C, H, W) (or (N, H, W) for grayscale) in the order of the vectors, or a
             folder of image files with the names of the vector files.
+        ids: the images' dataset indices, one per vector (default 0 .. N-1). Per-image randomness
+            (the networks' initialization) is keyed by them, so measurements exported from a
+            simulated run on, say, MNIST test digits [3, 17, 42] and given ``ids: [3, 17, 42]``
+            are reconstructed exactly as that run reconstructed them. ``--data.indices`` then
+            selects among these ids.
         **kwargs: selection and chunking, see :class:`ImageDataModule`.
     """
 
     name = "measured"
 
     def __init__(self, root: str, image_shape: tuple[int, int, int], *args, references: str | None = None,
-                 **kwargs) -> None:
+                 ids: list[int] | None = None, **kwargs) -> None:
         super().__init__(root, *args, **kwargs)
         if len(image_shape) != 3 or min(image_shape) < 1:
             raise DipLightningError(f"--data.image_shape must be [channels, height, width], got {image_shape}")
@@ -197,6 +204,14 @@ class MeasuredVectors(ImageDataModule):
                     "as an (N, m) array, or one vector (m,)"
                 )
             self.stacked = stacked.reshape(-1, stacked.shape[-1]).float()
+        count = len(self.stacked) if self.stacked is not None else len(self.files)
+        if ids is not None and (len(ids) != count or len(set(ids)) != count or min(ids) < 0):
+            raise DipLightningError(
+                f"--data.ids must list {count} different non-negative indices, one per measured image, "
+                f"got {len(ids)} ({len(set(ids))} different)"
+            )
+        self.ids = list(range(count)) if ids is None else [int(i) for i in ids]
+        self.row = {i: k for k, i in enumerate(self.ids)}
 
     @property
     def image_shape(self) -> ImageShape:
@@ -209,23 +224,26 @@ class MeasuredVectors(ImageDataModule):
     def describe(self) -> str:
         return f"measured:{Path(self.root).name}"
 
+    def available(self, dataset_size: int) -> list[int]:
+        return self.ids
+
     def image_name(self, index: int) -> str:
-        return f"{index:06d}" if self.stacked is not None else self.files[index].stem
+        return f"{index:06d}" if self.stacked is not None else self.files[self.row[index]].stem
 
     def source(self, index: int) -> str:
-        return f"row {index} of {self.files[0]}" if self.stacked is not None else str(self.files[index])
+        row = self.row[index]
+        return f"row {row} of {self.files[0]}" if self.stacked is not None else str(self.files[row])
 
-    def _read(self, i: int) -> Tensor:
+    def _read(self, row: int) -> Tensor:
         if self.stacked is not None:
-            return self.stacked[i]
-        vector = read_array(self.files[i], "measurements", "--data.root")
+            return self.stacked[row]
+        vector = read_array(self.files[row], "measurements", "--data.root")
         if vector.dim() != 1:
-            raise DipLightningError(f"measurements {self.files[i]} have shape {tuple(vector.shape)}; save one "
+            raise DipLightningError(f"measurements {self.files[row]} have shape {tuple(vector.shape)}; save one "
                                     "vector (m,) per file")
         return vector.float()
 
     def load_images(self) -> Dataset:
-        count = len(self.stacked) if self.stacked is not None else len(self.files)
-        names = [self.image_name(i) for i in range(count)]
+        names = [self.image_name(i) for i in self.ids]
         references = ReferenceImages(self.references, names, self.image_shape) if self.references else None
-        return MeasuredItems(self._read, count, references)
+        return MeasuredItems(self._read, len(self.ids), references, self.ids)
