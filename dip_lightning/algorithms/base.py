@@ -100,15 +100,21 @@ class ReconstructionModule(LightningModule):
         chunk_size: images held at once (the CLI links it from ``data.chunk_size``).
         iterations: outer iterations per image.
         seed: base seed of the method's per-image randomness (e.g. decoder initializations).
+        suspect_residual: flag an image ``suspect`` (column ``status``) when its relative
+            measurement residual ||y - A(x_hat)|| / ||y|| exceeds this: a failure detected from
+            the measurements alone (the phase-retrieval configs set it; ``null`` for none).
     """
 
     algorithm = "base"
     linear_only = False  # True for methods that need y = A x (no phase retrieval)
 
-    def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000, seed: int = 0) -> None:
+    def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000, seed: int = 0,
+                 suspect_residual: float | None = None) -> None:
         super().__init__()
         if iterations < 1:
             raise DipLightningError(f"--model.iterations must be at least 1, got {iterations}")
+        if suspect_residual is not None and not suspect_residual > 0:
+            raise DipLightningError(f"--model.suspect_residual must be positive or null, got {suspect_residual}")
         if chunk_size < 1:
             raise DipLightningError(f"chunk_size must be a positive integer, got {chunk_size}")
         self.check_operator(operator)
@@ -117,6 +123,7 @@ class ReconstructionModule(LightningModule):
         self.automatic_optimization = False
         self.iterations = iterations
         self.chunk_size = chunk_size
+        self.suspect_residual = suspect_residual
         self.restarts = 1
         self.operator = operator
         self.nmse_mean = NormalizedMeanSquaredError()
@@ -176,6 +183,9 @@ class ReconstructionModule(LightningModule):
         """One outer iteration for the whole chunk; returns the per-image loss (b,)."""
         raise NotImplementedError
 
+    def after_step(self, chunk: Chunk) -> None:
+        """Called after every outer iteration (``chunk.iteration`` counts it): a method's bookkeeping."""
+
     def reconstruction(self, chunk: Chunk) -> Tensor:
         """The current reconstruction x_hat of the chunk, (b, C, H, W)."""
         return chunk.estimate
@@ -215,9 +225,15 @@ class ReconstructionModule(LightningModule):
             reconstruction=x_hat.cpu(),
             metrics={k: v.cpu() for k, v in metrics.items()},
             seconds=(time.perf_counter() - chunk.started) / chunk.size,
-            status=["ok" if ok else "diverged" for ok in finite.tolist()],
+            status=self.status(finite, metrics["residual"]),
             measured=None if (preview := self.operator.preview(chunk.measurements)) is None else preview.cpu(),
         )
+
+    def status(self, finite: Tensor, residual: Tensor) -> list[str]:
+        """Per image: ``diverged`` (NaN/Inf), ``suspect`` (residual above ``suspect_residual``) or ``ok``."""
+        suspect = residual > (self.suspect_residual if self.suspect_residual is not None else torch.inf)
+        return ["diverged" if not ok else "suspect" if bad else "ok"
+                for ok, bad in zip(finite.tolist(), suspect.tolist())]
 
     # ----------------------------------------------------------------------------- Lightning
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
@@ -231,6 +247,7 @@ class ReconstructionModule(LightningModule):
         chunk = self.chunk
         loss = self.outer_step(chunk)
         chunk.iteration += 1
+        self.after_step(chunk)
         if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:  # when Lightning records logs
             self._log_progress(chunk, loss)
         if chunk.iteration < self.iterations and not self.converged(chunk):
@@ -258,6 +275,7 @@ class ReconstructionModule(LightningModule):
             while chunk.iteration < self.iterations and not self.converged(chunk):
                 self.outer_step(chunk)
                 chunk.iteration += 1
+                self.after_step(chunk)
         return {"chunk": self.finish_chunk(chunk)}
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:

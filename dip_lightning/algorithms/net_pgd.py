@@ -42,7 +42,7 @@ class NetPGD(UntrainedPriorModule):
         self.inner_steps = inner_steps
 
     def decoder_estimates(self, chunk: Chunk) -> Tensor:
-        return super().decoder_estimates(chunk) if chunk.state else chunk.estimate
+        return super().decoder_estimates(chunk) if {"kept", "average"} & chunk.state.keys() else chunk.estimate
 
     def outer_step(self, chunk: Chunk) -> Tensor:
         operator, x, y = self.operator, chunk.estimate, chunk.decoder_measurements

@@ -65,6 +65,13 @@ class UntrainedPriorModule(ReconstructionModule):
             :math:`\{x : A x = y\}` when :math:`A A^\top = I`): for noiseless inpainting, the observed
             pixels are kept as measured, as classical inpainting does. Refused for noisy measurements
             and for operators without orthonormal rows.
+        retry_residual: restarts that fail are replaced, in the same batched pass: every
+            ``retry_every`` iterations (until ``retry_until`` of the budget has passed), for each
+            image none of whose networks has a relative measurement residual
+            ||y - A(G(w; z))|| / ||y|| at or below this, every network but its best is re-seeded
+            (a fresh restart number, a fresh random start and optimizer state) and fitted for the
+            rest of the budget. ``null`` for none.
+        retry_every, retry_until: see ``retry_residual``.
         compile: run every fitting step's network, loss and backward through ``torch.compile``
             (Inductor: fused C++ kernels on the CPU, Triton on a GPU). Each chunk size is compiled
             once per process (seconds; cached across runs on disk), after which a step takes a
@@ -89,6 +96,9 @@ class UntrainedPriorModule(ReconstructionModule):
         early_stop: int | None = None,
         early_stop_window: int = 100,
         data_consistency: bool = False,
+        retry_residual: float | None = None,
+        retry_every: int = 1000,
+        retry_until: float = 0.5,
         compile: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -115,6 +125,15 @@ class UntrainedPriorModule(ReconstructionModule):
                 f"and an operator with A A^T = I (inpainting); {self.operator.name} with noise_sigma "
                 f"{self.operator.noise_sigma} is not one: set it to false"
             )
+        if retry_residual is not None and (not retry_residual > 0 or retry_every < 1 or not 0 <= retry_until <= 1
+                                           or early_stop is not None):
+            raise DipLightningError(
+                f"--model.retry_residual ({retry_residual}) must be positive, retry_every ({retry_every}) at least 1, "
+                f"retry_until ({retry_until}) in [0, 1], and retrying does not combine with --model.early_stop"
+            )
+        self.retry_residual = retry_residual
+        self.retry_every = retry_every
+        self.retry_until = retry_until
         self.data_consistency = data_consistency
         self.restarts = restarts
         self.combine = combine
@@ -160,6 +179,7 @@ class UntrainedPriorModule(ReconstructionModule):
         """Fresh networks and optimizer state for the chunk (optionally fitted to a spectral estimate)."""
         restart = torch.arange(self.restarts).repeat_interleave(chunk.size)
         self.prior.reset(chunk.index.repeat(self.restarts), restart)
+        chunk.state["restart"] = restart
         self.clear_optimizer_state()
         if self.initialization == "spectral":
             self.fit_prior_to(chunk, chunk.per_decoder(self.operator.spectral_estimate(chunk.measurements)))
@@ -195,6 +215,37 @@ class UntrainedPriorModule(ReconstructionModule):
         for _ in range(self.init_steps if steps is None else steps):
             loss, _ = self.fitting_step(chunk, images, through_operator=False)
         return loss
+
+    @torch.no_grad()
+    def after_step(self, chunk: Chunk) -> None:
+        """Re-seed the failing networks of images with no passing network (see ``retry_residual``)."""
+        if (self.retry_residual is None or chunk.iteration % self.retry_every
+                or chunk.iteration > self.retry_until * self.iterations or chunk.iteration >= self.iterations):
+            return
+        outputs = self.prior(chunk.decoders)
+        residual = self.operator.relative_residual(outputs, chunk.decoder_measurements).view(chunk.restarts, chunk.size)
+        residual = residual.nan_to_num(torch.inf)
+        failing_image = (residual > self.retry_residual).all(0)
+        keep = torch.zeros_like(residual, dtype=torch.bool)
+        keep[residual.argmin(0), torch.arange(chunk.size, device=residual.device)] = True
+        retry = (failing_image[None] & ~keep).flatten()  # decoder r * b + i
+        if not retry.any():
+            return
+        slots = retry.nonzero().squeeze(1).cpu()
+        chunk.state["restart"][slots] += chunk.restarts  # fresh restart numbers, never reused
+        self.prior.reset(chunk.index.repeat(chunk.restarts)[slots], chunk.state["restart"][slots], slots)
+        optimizer = self.optimizer()
+        for parameter in self.prior.parameters():
+            for value in getattr(optimizer, "optimizer", optimizer).state.get(parameter, {}).values():
+                if torch.is_tensor(value) and value.shape == parameter.shape:
+                    value[slots.to(value.device)] = 0  # momentum and the like start afresh
+        fresh = self.prior(chunk.decoders)
+        on_device = slots.to(fresh.device)
+        if chunk.estimate is not None:
+            chunk.estimate[on_device] = fresh[on_device]
+        if "average" in chunk.state:
+            chunk.state["average"][on_device] = fresh[on_device]
+        chunk.state["retried"] = chunk.state.get("retried", 0) + len(slots)
 
     @torch.no_grad()
     def track(self, chunk: Chunk, outputs: Tensor) -> None:
@@ -249,6 +300,8 @@ class UntrainedPriorModule(ReconstructionModule):
 
     def describe(self) -> dict[str, Any]:
         stopping = {"early_stop": self.early_stop} if self.early_stop else {}
-        return {**super().describe(), **self.prior.describe(), "restarts": self.restarts, "combine": self.combine,
+        retrying = ({"retry_residual": self.retry_residual, "retry_every": self.retry_every,
+                     "retry_until": self.retry_until} if self.retry_residual is not None else {})
+        return {**super().describe(), **self.prior.describe(), **retrying, "restarts": self.restarts, "combine": self.combine,
                 "initialization": self.initialization, "input_noise": self.input_noise, "average": self.average,
                 "data_consistency": self.data_consistency, "compile": self.compile, **stopping}

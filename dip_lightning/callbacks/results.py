@@ -204,7 +204,7 @@ class ResultsWriter(Callback):
         )
 
     def summary(self, trainer: Trainer, pl_module: LightningModule, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        ok = [row for row in rows if row["status"] == "ok"]
+        ok = [row for row in rows if row["status"] != "diverged"]  # suspect images count: they are images
         values = {key: [row[key] for row in ok if math.isfinite(row[key])] for key in ("nmse", "psnr", "ssim", "residual")}
 
         def mean(key: str) -> float:
@@ -214,6 +214,7 @@ class ResultsWriter(Callback):
         return {
             "num_images": len(rows),
             "num_diverged": len(rows) - len(ok),
+            "num_suspect": sum(row["status"] == "suspect" for row in rows),
             "num_with_reference": len(values["nmse"]),
             "nmse_mean": mean("nmse"),
             "nmse_median": statistics.median(values["nmse"]) if values["nmse"] else float("nan"),

@@ -49,14 +49,15 @@ class UntrainedPrior(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def reset(self, indices: Tensor, restarts: Tensor | None = None) -> None:
-        """Re-initialize networks ``0 .. len(indices)-1`` for the dataset images ``indices``.
+    def reset(self, indices: Tensor, restarts: Tensor | None = None, slots: Tensor | None = None) -> None:
+        """Re-initialize networks ``slots`` (default ``0 .. len(indices)-1``) for the dataset images ``indices``.
 
-        Network ``b`` gets an input ``z_b ~ U[0, 0.1)`` and weights drawn from
-        (seed, indices[b], restarts[b]) alone (restart 0 by default).
+        Network ``slots[k]`` gets an input ``z ~ U[0, 0.1)`` and weights drawn from
+        (seed, indices[k], restarts[k]) alone (restart 0 by default).
         """
         restarts = torch.zeros_like(indices) if restarts is None else restarts
-        for slot, (index, restart) in enumerate(zip(indices.tolist(), restarts.tolist())):
+        slots = range(len(indices)) if slots is None else slots.tolist()
+        for slot, index, restart in zip(slots, indices.tolist(), restarts.tolist()):
             rng = generator(Stream.NETWORK, self.seed, index, restart)
             self.latent[slot].copy_(0.1 * torch.rand(self.latent_shape, generator=rng))
             self.reset_weights(slot, rng)
