@@ -6,18 +6,25 @@ Example (the README's table)::
         --ratios 0.1 0.25 --indices "[...16 test indices...]" --data-root ../shared/data --out runs/quality
 
 Each (config, ratio) is one ``dip-lightning fit`` run with the config's default budget; the
-table lists mean and median nMSE, mean PSNR/SSIM and the wall time of the run, read back from
-its ``summary.json``.
+table lists mean, median and worst nMSE, the number of images above nMSE 0.1 (failed), the
+number flagged ``suspect`` (and in brackets how many of the failed ones), mean PSNR/SSIM and the
+wall time of the run, read back from its ``summary.json`` and ``results.csv``.
+
+``--random N --seed S`` picks N random images (of the dataset's ``--dataset-size``, MNIST test:
+10000) with numpy's ``default_rng(S)`` and prints them, instead of ``--indices``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 def main() -> None:
@@ -25,13 +32,20 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", required=True)
     parser.add_argument("--ratios", nargs="+", type=float, required=True)
     parser.add_argument("--indices", help='e.g. "[0, 1, 2]"; default: the config\'s selection')
+    parser.add_argument("--random", type=int, default=None, help="this many random images (see --seed)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random images")
+    parser.add_argument("--dataset-size", type=int, default=10000, help="images to draw from (MNIST test: 10000)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", default="runs/quality")
     parser.add_argument("extra", nargs="*", help="further CLI overrides, after --")
     args = parser.parse_args()
+    if args.random:
+        chosen = sorted(np.random.default_rng(args.seed).choice(args.dataset_size, args.random, replace=False).tolist())
+        args.indices = json.dumps(chosen)
+        print(f"{args.random} random images (seed {args.seed}): {args.indices}", flush=True)
 
-    lines = ["| config | f | images | nMSE mean | nMSE median | PSNR (dB) | SSIM | wall (s) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| config | f | images | nMSE mean | nMSE median | worst | above 0.1 | suspect (of them) | PSNR (dB) | SSIM "
+             "| wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for config in args.configs:
         for ratio in args.ratios:
             out = Path(args.out) / f"{Path(config).stem}_f{ratio:g}"
@@ -48,8 +62,13 @@ def main() -> None:
             if done.returncode != 0:
                 sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
             s = json.loads((out / "summary.json").read_text())
+            with open(out / "results.csv", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            failed = [r for r in rows if float(r["nmse"]) > 0.1]
+            flagged = sum(r["status"] == "suspect" for r in failed)
             line = (f"| {Path(config).stem} | {ratio:g} | {s['num_images']} | {s['nmse_mean']:.4f} | "
-                    f"{s['nmse_median']:.4f} | {s['psnr_mean']:.2f} | {s['ssim_mean']:.3f} | "
+                    f"{s['nmse_median']:.4f} | {max(float(r['nmse']) for r in rows):.4f} | {len(failed)} | "
+                    f"{s.get('num_suspect', 0)} ({flagged}) | {s['psnr_mean']:.2f} | {s['ssim_mean']:.3f} | "
                     f"{time.perf_counter() - started:.0f} |")
             print(line, flush=True)
             lines.append(line)

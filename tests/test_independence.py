@@ -40,6 +40,9 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
              "prior": partial(SkipNetwork, channels=[8, 8], skip_channels=[2, 2], input_channels=4),
              "precision": "64-true"}),
     (TVMinimization, {"operator": Inpainting, "measure": {"kept": 0.5}}),
+    # failing restarts re-seeded mid-run (every image fails so low a bar, so the retries happen)
+    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 3, "combine": "best",
+             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8}),
 ])
 def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
     kwargs = dict(kwargs)

@@ -166,3 +166,17 @@ def test_references_must_match_by_name_and_size(tmp_path):
     write_png(tmp_path / "noisy" / "c.png", torch.rand(3, 8, 9))
     with pytest.raises(DipLightningError, match="c.png is 8x9 pixels but .*a.png is 8x8"):
         ObservedImages(str(tmp_path / "noisy")).setup()
+
+
+def test_clipped_noisy_pixels_are_censored_in_the_denoising_loss():
+    """Pixels stored at exactly 0 or 1 count by the Tobit likelihood (scipy reference), others by the
+    squared error, so simulated (never clipped) measurements keep the plain squared error."""
+    from scipy.stats import norm
+
+    operator = Denoising((1, 2, 2), noise_sigma=0.1)
+    x = torch.tensor([[[[0.2, 0.5], [0.9, 0.0]]]], dtype=torch.float64)
+    y = torch.tensor([[0.0, 0.4, 1.0, -0.05]], dtype=torch.float64)
+    expected = np.mean([-2 * 0.01 * norm.logcdf(-0.2 / 0.1), 0.1**2, -2 * 0.01 * norm.logcdf(-0.1 / 0.1), 0.05**2])
+    assert operator.data_loss(x, y).item() == pytest.approx(expected, rel=1e-10)
+    inside = torch.tensor([[0.3, 0.4, 0.99, -0.05]], dtype=torch.float64)
+    assert operator.data_loss(x, inside).item() == pytest.approx((x.flatten(1) - inside).pow(2).mean().item())

@@ -18,8 +18,19 @@ class Denoising(Operator):
     :meth:`~dip_lightning.operators.Operator.measure`), so every method and every run sees the
     same noisy image. ``noise_sigma`` is on the [0, 1] pixel scale: 25/255 is sigma = 25 on 0..255.
     When the noisy images are the user's own (:class:`~dip_lightning.data.ObservedImages`),
-    nothing is added; ``noise_sigma`` then only informs the methods that use a noise level (the
-    wavelet and NL-means baselines) and may be ``null`` (they estimate it from the image).
+    nothing is added; ``noise_sigma`` then informs the methods that use a noise level (the data
+    loss below, the wavelet and NL-means baselines) and may be ``null`` (the baselines estimate it).
+
+    Photos are stored clipped to [0, 1]: a pixel saved as 0 (or 1) had a noisy value at or
+    beyond that bound, not at it, and fitting it as a value of 0 biases every dark (bright) region
+    upwards (downwards). With a known sigma the data loss therefore treats values exactly at a bound
+    as censored (the Tobit likelihood, scaled like the squared error it replaces), per pixel::
+
+        (x - y)^2                                   0 < y < 1
+        -2 sigma^2 log Phi(-x / sigma)              y = 0   (the noisy value was <= 0)
+        -2 sigma^2 log Phi((x - 1) / sigma)         y = 1   (it was >= 1)
+
+    Simulated noisy values are never exactly 0 or 1, so for them this is the squared error.
     """
 
     name = "denoise"
@@ -48,6 +59,16 @@ class Denoising(Operator):
                 "to denoise your own noisy photos, use --data dip_lightning.data.ObservedImages"
             )
         return super().measure(x, index)
+
+    def data_loss(self, x: Tensor, y: Tensor) -> Tensor:
+        fitted = self.forward(x)
+        squared = (fitted - y).pow(2)
+        if not self.noise_sigma:
+            return squared.mean(dim=1)
+        sigma = self.noise_sigma
+        low = -2 * sigma**2 * torch.special.log_ndtr(-fitted / sigma)
+        high = -2 * sigma**2 * torch.special.log_ndtr((fitted - 1) / sigma)
+        return torch.where(y == 0, low, torch.where(y == 1, high, squared)).mean(dim=1)
 
     def A(self, x: Tensor) -> Tensor:  # noqa: N802
         return x.flatten(1)
