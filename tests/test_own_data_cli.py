@@ -138,6 +138,9 @@ def bad_inputs(d: Path) -> dict[str, tuple[list[str], str]]:
         "low-resolution image without --data.scale": (["--config", "configs/superres_bicubic.yaml", "--data",
                                                        "ObservedImages", "--data.root", str(d / "noisy")],
                                                       "pass --data.scale 4"),
+        "a folder of masks": (["--config", "configs/inpaint_dip.yaml", "--data", "ObservedImages", "--data.root",
+                               str(d / "scratched"), "--model.operator.mask", str(d / "clean")],
+                              "is a folder; the mask is one image shared by every image"),
         "vector of the wrong length": ([*vectors, str(d / "y_short.npy")], "have shape 15 per image"),
         "Inf in the measurements": ([*vectors, str(d / "y_inf.npy")], "row 1 of"),
         "missing matrix": ([*vectors[:3], str(d / "none.npy"), *vectors[4:], str(d / "y.npy")],
@@ -147,7 +150,8 @@ def bad_inputs(d: Path) -> dict[str, tuple[list[str], str]]:
 
 # not slow: every case fails before any reconstruction, in this process
 @pytest.mark.parametrize("case", ["missing folder", "unreadable image", "image too small for the prior",
-                                  "mask of the wrong size", "low-resolution image without --data.scale",
+                                  "mask of the wrong size", "a folder of masks",
+                                  "low-resolution image without --data.scale",
                                   "vector of the wrong length", "Inf in the measurements", "missing matrix"])
 def test_bad_own_data_fails_early_with_one_line(files, case, capsys):
     d = files["dir"]

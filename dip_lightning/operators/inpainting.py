@@ -57,6 +57,11 @@ class Inpainting(Operator):
 
     @staticmethod
     def _mask_from_file(path: str, height: int, width: int) -> Tensor:
+        if Path(path).is_dir():
+            raise DipLightningError(
+                f"--model.operator.mask {path} is a folder; the mask is one image shared by every image of the run. "
+                "For a different mask per image, run each image (a folder of one) with its own mask file"
+            )
         if not Path(path).is_file():
             raise DipLightningError(f"mask file {path} not found; pass an existing image with --model.operator.mask")
         try:
