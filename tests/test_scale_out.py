@@ -64,7 +64,8 @@ def test_killed_run_resumes_without_losing_or_repeating_images(tmp_path, data_ro
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunks = tmp_path / "killed" / "chunks"
     deadline = time.time() + 300
-    while not list(chunks.glob("chunk-*.csv")) and time.time() < deadline and process.poll() is None:
+    # results.csv is rebuilt right after a chunk's own files: wait for it, then kill
+    while not (tmp_path / "killed" / "results.csv").exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)  # a crash: no clean-up of any kind
     process.wait()
