@@ -134,8 +134,9 @@ def table(records: list[dict]) -> str:
     return head + "\n\n" + "\n".join(lines)
 
 
-def end_to_end(label: str, arguments: str) -> dict:
-    """One timed ``dip-lightning fit`` (or reference loop) process; see the module docstring."""
+def end_to_end(label: str, arguments: str, timeout: float | None = None) -> dict:
+    """One timed ``dip-lightning fit`` (or reference loop) process; see the module docstring. A row that
+    fails or runs past ``timeout`` seconds is returned with its ``error`` (the other rows still run)."""
     words = shlex.split(arguments)
     env = {**os.environ, "WANDB_SILENT": "true", "PYTHONWARNINGS": "ignore"}
     cwd = None
@@ -149,11 +150,18 @@ def end_to_end(label: str, arguments: str) -> dict:
                 cwd = env["PYTHONPATH"] = os.path.abspath(words.pop(0)[1:])
             command = [sys.executable, "-m", "dip_lightning.cli", "fit", *words, "--trainer.default_root_dir", root,
                        "--trainer.enable_progress_bar", "false"]
+        device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                  else f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)")
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"label": label, "arguments": arguments, "device": device, "error": f"timed out after {timeout:.0f} s"}
         seconds = time.perf_counter() - started
         if done.returncode != 0:
-            sys.exit(f"row {label!r} failed:\n{done.stderr[-3000:]}")
+            print(f"row {label!r} failed:\n{done.stderr[-3000:]}", file=sys.stderr, flush=True)
+            return {"label": label, "arguments": arguments, "device": device, "seconds": seconds,
+                    "error": (done.stderr.strip().splitlines() or ["exit code %d" % done.returncode])[-1][:300]}
         if words and words[0] == "reference_loop":
             record = json.loads(record_file.read_text())
             nmse_mean, nmse_median, nmse_worst = record["nmse_mean"], record["nmse_median"], record["nmse_worst"]
@@ -164,16 +172,17 @@ def end_to_end(label: str, arguments: str) -> dict:
             images, nmse_mean, nmse_median, nmse_worst = len(nmse), statistics.mean(nmse), statistics.median(nmse), max(nmse)
     return {"label": label, "arguments": arguments, "images": images, "seconds": seconds,
             "images_per_second": images / seconds, "seconds_per_image": seconds / images, "nmse_mean": nmse_mean,
-            "nmse_median": nmse_median, "nmse_worst": nmse_worst,
-            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
-            else f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"}
+            "nmse_median": nmse_median, "nmse_worst": nmse_worst, "device": device}
 
 
 def end_to_end_table(records: list[dict]) -> str:
-    reference = next((r for r in records if r["arguments"].startswith("reference_loop")), None)
+    reference = next((r for r in records if r["arguments"].startswith("reference_loop") and "error" not in r), None)
     lines = ["| run | images | wall (s) | s / image | images/s | x reference | nMSE mean | median | worst |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in records:
+        if "error" in r:
+            lines.append(f"| {r['label']} | failed: {r['error'].replace('|', '/')} |  |  |  |  |  |  |  |")
+            continue
         speedup = f"{r['images_per_second'] / reference['images_per_second']:.1f}x" if reference else "-"
         lines.append(f"| {r['label']} | {r['images']} | {r['seconds']:.1f} | {r['seconds_per_image']:.3f} | "
                      f"{r['images_per_second']:.2f} | {speedup} | {r['nmse_mean']:.4f} | {r['nmse_median']:.4f} | "
@@ -186,6 +195,8 @@ def main() -> None:
     parser.add_argument("--config", help="(per-iteration mode) the config to time")
     parser.add_argument("--end-to-end", action="store_true", help="time whole runs given by --row")
     parser.add_argument("--row", action="append", default=[], help='"LABEL :: ARGS" (end-to-end mode)')
+    parser.add_argument("--budget", type=float, default=None,
+                        help="(end-to-end mode) seconds for all rows: a row still running then is stopped, later rows skipped")
     parser.add_argument("--chunk-sizes", default="1,16,64", help="comma-separated, e.g. 1,16,64")
     parser.add_argument("--iterations", type=int, default=200, help="outer iterations per image (both modes)")
     parser.add_argument("--loop-images", type=int, default=8, help="images timed in the one-at-a-time loop")
@@ -199,17 +210,30 @@ def main() -> None:
         if not args.row or any(" :: " not in row for row in args.row):
             sys.exit('--end-to-end needs one or more --row "LABEL :: ARGS"')
         records = []
-        for row in args.row:
-            label, arguments = (part.strip() for part in row.split(" :: ", 1))
-            records.append(end_to_end(label, arguments))
-            r = records[-1]
-            print(f"{label}: {r['images']} images in {r['seconds']:.1f} s ({r['seconds_per_image']:.3f} s / image), "
-                  f"nMSE mean {r['nmse_mean']:.4f} median {r['nmse_median']:.4f} worst {r['nmse_worst']:.4f}", flush=True)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(records, indent=2))
-        out.with_suffix(".md").write_text(end_to_end_table(records) + "\n")
-        print("\n" + end_to_end_table(records))
+        deadline = time.monotonic() + args.budget if args.budget else None
+        for row in args.row:
+            label, arguments = (part.strip() for part in row.split(" :: ", 1))
+            left = deadline - time.monotonic() if deadline else None
+            if left is not None and left < 20:
+                print(f"{label}: skipped (--budget spent)", flush=True)
+                continue
+            records.append(end_to_end(label, arguments, timeout=left))
+            r = records[-1]
+            if "error" in r:
+                print(f"{label}: FAILED ({r['error']})", flush=True)
+            else:
+                print(f"{label}: {r['images']} images in {r['seconds']:.1f} s ({r['seconds_per_image']:.3f} s / image), "
+                      f"nMSE mean {r['nmse_mean']:.4f} median {r['nmse_median']:.4f} worst {r['nmse_worst']:.4f}",
+                      flush=True)
+            # written after every row, so a run cut short keeps what it measured
+            out.write_text(json.dumps(records, indent=2))
+            out.with_suffix(".md").write_text(end_to_end_table(records) + "\n")
+        if records:
+            print("\n" + end_to_end_table(records))
+        if any("error" in r for r in records):
+            sys.exit(1)
         return
     if not args.config:
         sys.exit("--config is required (or --end-to-end with --row)")

@@ -78,6 +78,8 @@ class UntrainedPriorModule(ReconstructionModule):
             fraction of the eager time (``docs/results/speed/``). An image's result still does not
             depend on its chunk mates (tested), but differs from the eager run's in the last bits,
             which thousands of iterations amplify into a different (equally good) reconstruction.
+            A string picks ``torch.compile``'s mode instead of its default: ``reduce-overhead``
+            (CUDA graphs on a GPU: the step's kernels replayed with one launch) or ``max-autotune``.
         **kwargs: operator, chunk_size, iterations, seed: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
@@ -99,7 +101,7 @@ class UntrainedPriorModule(ReconstructionModule):
         retry_residual: float | None = None,
         retry_every: int = 1000,
         retry_until: float = 0.5,
-        compile: bool = False,
+        compile: bool | Literal["reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -149,7 +151,8 @@ class UntrainedPriorModule(ReconstructionModule):
         self.optimizer_factory = optimizer
         self._evaluation_optimizer: Optimizer | None = None
         self.compile = compile
-        self.network_loss = torch.compile(self._network_loss, dynamic=False) if compile else self._network_loss
+        mode = compile if isinstance(compile, str) else None
+        self.network_loss = torch.compile(self._network_loss, dynamic=False, mode=mode) if compile else self._network_loss
 
     # ----------------------------------------------------------------------------- optimizer
     def configure_optimizers(self) -> Optimizer:
@@ -204,10 +207,14 @@ class UntrainedPriorModule(ReconstructionModule):
         returns the per-network loss and outputs, detached."""
         optimizer = self.optimizer()
         latent = self.prior.inputs(chunk.decoders, perturbation=self.input_noise)
+        if self.compile == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be overwritten
         loss, outputs = self.network_loss(latent, target, through_operator)
         optimizer.zero_grad()
         self.backward_sum(loss)
         optimizer.step()
+        if self.compile == "reduce-overhead":  # graph outputs live in memory the next replay reuses
+            return loss.detach().clone(), outputs.detach().clone()
         return loss.detach(), outputs.detach()
 
     def fit_prior_to(self, chunk: Chunk, images: Tensor, steps: int | None = None) -> Tensor:

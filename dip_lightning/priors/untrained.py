@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import torch
@@ -57,11 +59,34 @@ class UntrainedPrior(nn.Module):
         """
         restarts = torch.zeros_like(indices) if restarts is None else restarts
         slots = range(len(indices)) if slots is None else slots.tolist()
-        for slot, index, restart in zip(slots, indices.tolist(), restarts.tolist()):
-            rng = generator(Stream.NETWORK, self.seed, index, restart)
-            self.latent[slot].copy_(0.1 * torch.rand(self.latent_shape, generator=rng))
-            self.reset_weights(slot, rng)
-            self._perturbation_rngs[slot] = generator(Stream.INPUT_PERTURBATION, self.seed, index, restart)
+        with self._on_host():
+            for slot, index, restart in zip(slots, indices.tolist(), restarts.tolist()):
+                rng = generator(Stream.NETWORK, self.seed, index, restart)
+                self.latent[slot].copy_(0.1 * torch.rand(self.latent_shape, generator=rng))
+                self.reset_weights(slot, rng)
+                self._perturbation_rngs[slot] = generator(Stream.INPUT_PERTURBATION, self.seed, index, restart)
+
+    @contextlib.contextmanager
+    def _on_host(self) -> Iterator[None]:
+        """Hold the parameters and buffers on the CPU for the duration, then copy them back in place.
+
+        The generators are CPU generators, so on a GPU a slot-by-slot reset would be thousands of
+        tiny host-to-device copies; this is one copy per tensor each way. The device tensors keep
+        their storage (the optimizer and CUDA graphs hold on to it).
+        """
+        tensors = [*self.parameters(), *self.buffers()]
+        if all(t.device.type == "cpu" for t in tensors):
+            yield
+            return
+        originals = [t.data for t in tensors]
+        for t in tensors:
+            t.data = t.data.cpu()
+        try:
+            yield
+        finally:
+            for t, original in zip(tensors, originals):
+                original.copy_(t.data)
+                t.data = original
 
     def reset_weights(self, slot: int, rng: torch.Generator) -> None:
         raise NotImplementedError
