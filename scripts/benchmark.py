@@ -168,25 +168,37 @@ def end_to_end(label: str, arguments: str, timeout: float | None = None) -> dict
             images = record["images"]
         else:
             with open(Path(root) / "results.csv", newline="") as handle:
-                nmse = [float(row["nmse"]) for row in csv.DictReader(handle)]
+                rows = list(csv.DictReader(handle))
+            nmse = [float(row["nmse"]) for row in rows]
             images, nmse_mean, nmse_median, nmse_worst = len(nmse), statistics.mean(nmse), statistics.median(nmse), max(nmse)
+            psnr = statistics.mean(float(row["psnr"]) for row in rows)
+            summary = json.loads((Path(root) / "summary.json").read_text())
+            memory = {key: summary[key] for key in ("peak_memory_mb", "peak_gpu_memory_mb") if key in summary}
     return {"label": label, "arguments": arguments, "images": images, "seconds": seconds,
             "images_per_second": images / seconds, "seconds_per_image": seconds / images, "nmse_mean": nmse_mean,
-            "nmse_median": nmse_median, "nmse_worst": nmse_worst, "device": device}
+            "nmse_median": nmse_median, "nmse_worst": nmse_worst, "device": device,
+            **({"psnr_mean": psnr, **memory} if not (words and words[0] == "reference_loop") else {})}
 
 
 def end_to_end_table(records: list[dict]) -> str:
     reference = next((r for r in records if r["arguments"].startswith("reference_loop") and "error" not in r), None)
-    lines = ["| run | images | wall (s) | s / image | images/s | x reference | nMSE mean | median | worst |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    memory = any("peak_memory_mb" in r for r in records)  # columns of runs that recorded them
+    lines = ["| run | images | wall (s) | s / image | images/s | x reference | nMSE mean | median | worst |"
+             + (" PSNR (dB) | peak memory (MB) |" if memory else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if memory else "")]
     for r in records:
         if "error" in r:
-            lines.append(f"| {r['label']} | failed: {r['error'].replace('|', '/')} |  |  |  |  |  |  |  |")
+            lines.append(f"| {r['label']} | failed: {r['error'].replace('|', '/')} |  |  |  |  |  |  |  |"
+                         + (" | |" if memory else ""))
             continue
         speedup = f"{r['images_per_second'] / reference['images_per_second']:.1f}x" if reference else "-"
+        extra = ""
+        if memory:
+            gpu = f" (GPU {r['peak_gpu_memory_mb']:.0f})" if "peak_gpu_memory_mb" in r else ""
+            extra = (f" {r['psnr_mean']:.2f} | {r['peak_memory_mb']:.0f}{gpu} |" if "peak_memory_mb" in r else " - | - |")
         lines.append(f"| {r['label']} | {r['images']} | {r['seconds']:.1f} | {r['seconds_per_image']:.3f} | "
                      f"{r['images_per_second']:.2f} | {speedup} | {r['nmse_mean']:.4f} | {r['nmse_median']:.4f} | "
-                     f"{r['nmse_worst']:.4f} |")
+                     f"{r['nmse_worst']:.4f} |" + extra)
     return f"end to end, process start to exit, on {records[0]['device']}\n\n" + "\n".join(lines)
 
 

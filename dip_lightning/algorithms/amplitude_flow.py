@@ -10,7 +10,7 @@ from torch import Tensor
 
 from dip_lightning.algorithms.base import Chunk, ReconstructionModule
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import Operator, PhaseRetrieval
+from dip_lightning.operators import CodedDiffraction, Operator, PhaseRetrieval
 from dip_lightning.priors import make_transform
 
 
@@ -33,8 +33,10 @@ class AmplitudeFlow(ReconstructionModule):
 
     Start: the orthogonality-promoting initialization of both papers: the leading eigenvector
     of sum_{i in I0} a_i a_i^T / ||a_i||^2 over the ceil(m/6) largest y_i / ||a_i||, restricted to
-    the support estimate (the k largest sum_i y_i^2 (W a_i)_j^2) for SPARTA, scaled to ||y||
-    (E ||A x||^2 = ||x||^2). Images are only determined up to sign; the metrics pick the sign.
+    the support estimate (the k largest sum_i y_i^2 (W a_i)_j^2) for SPARTA, scaled to the norm the
+    measurements imply (E ||A x||^2 = ||x||^2 for the Gaussian, L ||x||^2 for L coded diffraction masks).
+    With :class:`~dip_lightning.operators.CodedDiffraction` (TAF only) the rows are complex and the
+    phase estimate is the phase of a_i^T z. Images are only determined up to sign; the metrics pick the sign.
 
     Args:
         sparsity: SPARTA's k as a fraction of the number of measurements, k = round(sparsity * m)
@@ -49,10 +51,10 @@ class AmplitudeFlow(ReconstructionModule):
 
     def check_operator(self, operator: Operator) -> None:
         super().check_operator(operator)
-        if not isinstance(operator, PhaseRetrieval):
+        if not isinstance(operator, (PhaseRetrieval, CodedDiffraction)):
             raise DipLightningError(
-                f"{type(self).__name__} solves phase retrieval, not {operator.name}; "
-                "use --model.operator dip_lightning.operators.PhaseRetrieval or another method"
+                f"{type(self).__name__} solves phase retrieval, not {operator.name}; use --model.operator "
+                "dip_lightning.operators.PhaseRetrieval (or CodedDiffraction), or another method"
             )
 
     def __init__(
@@ -66,6 +68,9 @@ class AmplitudeFlow(ReconstructionModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if sparsity is not None and not isinstance(self.operator, PhaseRetrieval):
+            raise DipLightningError("SPARTA's support estimate reads the rows of a Gaussian matrix: use it with "
+                                    "PhaseRetrieval, or --model.sparsity null (TAF) with coded diffraction")
         if sparsity is not None and sparsity <= 0:
             raise DipLightningError(f"--model.sparsity must be positive (a fraction of m) or null, got {sparsity}")
         if step <= 0:
@@ -108,7 +113,7 @@ class AmplitudeFlow(ReconstructionModule):
     @torch.no_grad()
     def initialize(self, chunk: Chunk) -> None:
         operator, y = self.operator, chunk.measurements
-        row_norms = operator.matrix.norm(dim=1).to(y)
+        row_norms = operator.row_norms().to(y)
         selected = (y / row_norms).topk(math.ceil(operator.m / 6), dim=1).indices
         weights = torch.zeros_like(y).scatter_(1, selected, 1.0) / row_norms.pow(2)
         support = None if self.transform is None else self.support_estimate(y)
@@ -117,17 +122,17 @@ class AmplitudeFlow(ReconstructionModule):
         for _ in range(self.power_iterations):
             z = self.keep_largest(z, support)
             z = z / z.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
-            z = operator.A_adjoint(weights * operator.A(z))
+            z = operator.A_adjoint(operator.weigh(operator.A(z), weights))
         z = self.keep_largest(z, support)
         z = z / z.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
-        chunk.estimate = z * y.norm(dim=1)[:, None, None, None]
+        chunk.estimate = z * (y.norm(dim=1) / math.sqrt(operator.measurement_gain))[:, None, None, None]
 
     @torch.no_grad()
     def outer_step(self, chunk: Chunk) -> Tensor:
         operator, y, z = self.operator, chunk.measurements, chunk.estimate
         Az = operator.A(z)  # noqa: N806
-        trusted = Az.abs() >= y / (1 + self.truncation)
-        residual = (Az - operator.lift(y, Az)) * trusted
+        trusted = operator.magnitudes(Az) >= y / (1 + self.truncation)
+        residual = operator.weigh(Az - operator.lift(y, Az), trusted.to(y))
         chunk.estimate = self.keep_largest(z - self.step_size * operator.A_adjoint(residual))
         return operator.data_loss(chunk.estimate, y)
 

@@ -6,7 +6,9 @@ import csv
 import json
 import math
 import os
+import resource
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -71,6 +73,16 @@ def comparison_grid(*groups: Tensor | None, per_row: int = 8) -> Tensor:
             blank = torch.ones(per_row - len(images), *images.shape[1:])
             rows.append(torch.cat([images.clamp(0, 1), blank]))
     return make_grid(torch.cat(rows), nrow=per_row, padding=2, pad_value=1.0)
+
+
+def peak_memory(device: torch.device) -> dict[str, float]:
+    """This process's peak resident memory in MB (what the operating system saw), and on a GPU the
+    peak memory PyTorch allocated there."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    memory = {"peak_memory_mb": round(peak, 1)}
+    if device.type == "cuda":
+        memory["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return memory
 
 
 class ResultsWriter(Callback):
@@ -223,6 +235,7 @@ class ResultsWriter(Callback):
             "residual_mean": mean("residual"),
             "wall_seconds": time.perf_counter() - self.started,
             "image_seconds_total": sum(row["seconds"] for row in rows),
+            **peak_memory(pl_module.device),
             "dataset": datamodule.describe() if hasattr(datamodule, "describe") else None,
             "num_processes": trainer.world_size,
             **pl_module.describe(),

@@ -62,6 +62,12 @@ class Operator(nn.Module):
         shape where the measurements are an image (a noisy or masked photo, a low-resolution image)."""
         return (self.m,)
 
+    @property
+    def range_size(self) -> int:
+        """Length of ``A(x)`` per image: m, or 2m where the measurements are complex (real parts, then
+        imaginary parts: :class:`~dip_lightning.operators.CodedDiffraction`)."""
+        return self.m
+
     def observe(self, measured: Tensor, source: str = "the measurements") -> Tensor:
         """Given measurements, (B, *measurement_shape) or (B, m), as the vector y (B, m) that
         ``forward`` would produce; nothing is added. ``source`` names the data in errors."""

@@ -31,6 +31,20 @@ class PhaseRetrieval(CompressiveSensing):
     def lift(self, y: Tensor, Ax: Tensor) -> Tensor:  # noqa: N803
         return y * torch.sign(Ax)
 
+    measurement_gain = 1.0  # E ||A x||^2 / ||x||^2 (rows N(0, I/m)): an estimate's norm is ||y|| / sqrt(gain)
+
+    def magnitudes(self, Ax: Tensor) -> Tensor:  # noqa: N803
+        """|A x| per measurement, (B, m), from ``A x`` as :meth:`A` returns it."""
+        return Ax.abs()
+
+    def weigh(self, Ax: Tensor, weights: Tensor) -> Tensor:  # noqa: N803
+        """``A x`` with measurement j multiplied by ``weights[:, j]`` (B, m)."""
+        return Ax * weights
+
+    def row_norms(self) -> Tensor:
+        """||a_j||, the norm of each row of A, (m,)."""
+        return self.matrix.norm(dim=1)
+
     @torch.no_grad()
     def spectral_estimate(self, y: Tensor, truncation: float = 9.0, power_iterations: int = 100) -> Tensor:
         """Truncated spectral initialization, batched per image: (B, m) -> (B, C, H, W).
