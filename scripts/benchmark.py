@@ -37,9 +37,9 @@ import platform
 import resource
 import shlex
 import statistics
-import tempfile
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -161,7 +161,7 @@ def end_to_end(label: str, arguments: str, timeout: float | None = None) -> dict
         if done.returncode != 0:
             print(f"row {label!r} failed:\n{done.stderr[-3000:]}", file=sys.stderr, flush=True)
             return {"label": label, "arguments": arguments, "device": device, "seconds": seconds,
-                    "error": (done.stderr.strip().splitlines() or ["exit code %d" % done.returncode])[-1][:300]}
+                    "error": (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1][:300]}
         if words and words[0] == "reference_loop":
             record = json.loads(record_file.read_text())
             nmse_mean, nmse_median, nmse_worst = record["nmse_mean"], record["nmse_median"], record["nmse_worst"]

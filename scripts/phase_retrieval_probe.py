@@ -11,11 +11,12 @@ import time
 
 import numpy as np
 import torch
-from dip_lightning.algorithms import NetGD
+
+from dip_lightning.algorithms import NetGD, NetPGD
 from dip_lightning.data import MNISTDataModule
+from dip_lightning.metrics import normalized_mse
 from dip_lightning.operators import PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
-from dip_lightning.metrics import normalized_mse
 
 p = argparse.ArgumentParser()
 p.add_argument("--ratio", type=float, default=0.3)
@@ -40,7 +41,6 @@ ds = data.load_images()
 idx = sorted(np.random.default_rng(a.seed).choice(len(ds), a.digits, replace=False).tolist())
 x = torch.stack([ds[i] for i in idx])
 op = PhaseRetrieval((1, 28, 28), ratio=a.ratio)
-from dip_lightning.algorithms import NetPGD
 extra = {"inner_steps": 10, "eta": a.eta} if a.pgd else {}
 m = (NetPGD if a.pgd else NetGD)(op, **extra, chunk_size=a.digits, iterations=a.iterations, restarts=a.restarts, combine="best",
           initialization=a.init, compile=True, retry_residual=a.retry, retry_every=a.retry_every, retry_until=a.retry_until,
@@ -52,7 +52,9 @@ with torch.enable_grad():
     chunk = m.begin_chunk(batch)
 checks = [int(c) for c in a.checkpoints.split(",")]
 for it in range(1, a.iterations + 1):
-    m.outer_step(chunk); chunk.iteration += 1; m.after_step(chunk)
+    m.outer_step(chunk)
+    chunk.iteration += 1
+    m.after_step(chunk)
     if it in checks:
         with torch.no_grad():
             est = m.decoder_estimates(chunk)
@@ -67,5 +69,5 @@ for it in range(1, a.iterations + 1):
               f"worst {bn.max():.3f} fails {(bn>0.1).sum().item()} | oracle mean {nm.min(0).values.mean():.4f} retried {chunk.state.get('retried', 0)}", flush=True)
 print("digits", idx, f"(seed {a.seed}, {'training' if a.train else 'test'} digits)")
 for d in range(a.digits):
-    r = res[:, d]; n = nm[:, d]
+    r, n = res[:, d], nm[:, d]
     print(d, idx[d], " ".join(f"{rr:.3f}/{nn:.3f}" for rr, nn in zip(r.tolist(), n.tolist())))

@@ -18,9 +18,8 @@ import argparse
 import time
 
 import torch
-from torch.profiler import ProfilerActivity, profile
-
 from benchmark import build
+from torch.profiler import ProfilerActivity, profile
 
 
 def main() -> None:

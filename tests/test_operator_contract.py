@@ -10,8 +10,15 @@ import math
 import pytest
 import torch
 
-from dip_lightning.operators import (CodedDiffraction, CompressiveSensing, Denoising, Inpainting, PhaseRetrieval,
-                                     StructuredCompressiveSensing, SuperResolution)
+from dip_lightning.operators import (
+    CodedDiffraction,
+    CompressiveSensing,
+    Denoising,
+    Inpainting,
+    PhaseRetrieval,
+    StructuredCompressiveSensing,
+    SuperResolution,
+)
 
 SHAPE = (3, 16, 24)
 OPERATORS = {

@@ -9,6 +9,7 @@ from PIL import Image
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import CompressiveSensing, Denoising, Inpainting, SuperResolution
 
+
 def test_bicubic_downsampling_is_pils_antialiased_bicubic_resize():
     rng = np.random.default_rng(0)
     image = rng.random((32, 48)).astype(np.float32)

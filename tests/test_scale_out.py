@@ -12,8 +12,7 @@ import torch
 
 from dip_lightning.algorithms import NetGD
 from dip_lightning.operators import CompressiveSensing
-from tests.helpers import REPO
-from tests.helpers import cli, read_results
+from tests.helpers import REPO, cli, read_results
 
 pytestmark = pytest.mark.slow  # real CLI runs / several processes
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -114,9 +113,6 @@ class Wavelet2d(OrthonormalTransform):
             warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
             images = self.synthesis(nested)
         return images.reshape(-1, *self.image_shape)
-
-
-Basis = Literal["pixel", "dct", "wavelet"]
 
 
 def make_transform(basis: str, image_shape: tuple[int, int, int], wavelet: str = "db4") -> OrthonormalTransform:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -41,10 +41,6 @@ class UntrainedPrior(nn.Module):
     @property
     def num_decoders(self) -> int:
         return self.latent.shape[0]
-
-    @property
-    def parameters_per_image(self) -> int:
-        return sum(p[0].numel() for p in self.parameters())
 
     def describe(self) -> dict[str, Any]:
         """The prior's class and settings (recorded in summaries, compared on resume)."""
