@@ -10,7 +10,7 @@ from torch import Tensor
 
 from dip_lightning.algorithms.base import Chunk, ReconstructionModule
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import CodedDiffraction, Operator, PhaseRetrieval
+from dip_lightning.operators import MagnitudeMeasurements, Operator, PhaseRetrieval
 from dip_lightning.priors import make_transform
 
 
@@ -51,7 +51,7 @@ class AmplitudeFlow(ReconstructionModule):
 
     def check_operator(self, operator: Operator) -> None:
         super().check_operator(operator)
-        if not isinstance(operator, (PhaseRetrieval, CodedDiffraction)):
+        if not isinstance(operator, MagnitudeMeasurements):
             raise DipLightningError(
                 f"{type(self).__name__} solves phase retrieval, not {operator.name}; use --model.operator "
                 "dip_lightning.operators.PhaseRetrieval (or CodedDiffraction), or another method"

@@ -9,11 +9,12 @@ import torch
 from torch import Tensor
 
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators.base import ImageShape, Operator
+from dip_lightning.operators.base import ImageShape
+from dip_lightning.operators.phase_retrieval import MagnitudeMeasurements
 from dip_lightning.seeding import Stream, generator
 
 
-class CodedDiffraction(Operator):
+class CodedDiffraction(MagnitudeMeasurements):
     r"""y = |A x| (+ noise): the magnitudes of the Fourier transforms of the image seen through L random masks.
 
     .. math:: (A x)_l = F(M_l \odot x), \qquad l = 1 \dots L
@@ -30,12 +31,11 @@ class CodedDiffraction(Operator):
     real part of A^H (the adjoint for real images), ``forward`` the m magnitudes. ``lift(y, A x)`` is
     ``y`` times the phase of ``A x``, so Net-PGD's step ``x - eta A^T(A x - lift(y, A x))`` is the
     paper's phase-retrieval step. Real images are determined up to a global sign (y(x) = y(-x)).
-    Time per image O(L n log n), memory O(L n) for the masks (complex64).
+    The spectral initialization is :meth:`MagnitudeMeasurements.spectral_estimate`.
+    Time per image O(L n log n), memory O(L n) for the masks (complex128).
     """
 
     name = "cdp"
-    sign_ambiguous = True
-    linear = False
 
     @property
     def range_size(self) -> int:
@@ -90,7 +90,7 @@ class CodedDiffraction(Operator):
         images = torch.fft.ifft2(z.view(-1, self.masks, *self.image_shape), norm="ortho")
         return (images * self.mask.conj().to(dtype)).sum(1).real.to(y.dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:  # |A x| without the real-vector round trip
         return self.coded_fft(x).abs().to(x.dtype)
 
     @torch.no_grad()
@@ -123,18 +123,3 @@ class CodedDiffraction(Operator):
         pixels = self.image_shape[1] * self.image_shape[2]
         norms = per_channel[..., None].expand(-1, -1, pixels).flatten()
         return norms if self.kept is None else norms[self.kept]
-
-    @torch.no_grad()
-    def spectral_estimate(self, y: Tensor, truncation: float = 9.0, power_iterations: int = 100) -> Tensor:
-        """Truncated spectral initialization (as :meth:`PhaseRetrieval.spectral_estimate`): the leading
-        eigenvector of ``Re(A^H diag(w) A)`` with ``w = y^2`` truncated, scaled to ||y|| / sqrt(L kept)."""
-        power = y.pow(2)
-        weights = power * (power <= truncation * power.mean(1, keepdim=True))
-        rng = torch.Generator(device="cpu").manual_seed(0)
-        z = torch.randn(y.shape[0], self.n, generator=rng).to(y)
-        for _ in range(power_iterations):
-            z = self.A_adjoint(self.weigh(self.A(z.view(-1, *self.image_shape)), weights)).flatten(1)
-            z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        z = z * torch.where(z.sum(1, keepdim=True) < 0, -1.0, 1.0)
-        scale = y.norm(dim=1, keepdim=True) / math.sqrt(self.measurement_gain)
-        return (z * scale).view(-1, *self.image_shape)

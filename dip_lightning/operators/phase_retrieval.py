@@ -1,4 +1,4 @@
-"""Compressive phase retrieval: magnitudes of Gaussian measurements."""
+"""Phase retrieval: what every magnitude-measuring operator shares, and magnitudes of Gaussian measurements."""
 
 from __future__ import annotations
 
@@ -7,31 +7,25 @@ import math
 import torch
 from torch import Tensor
 
+from dip_lightning.operators.base import Operator
 from dip_lightning.operators.compressive_sensing import CompressiveSensing
 
 
-class PhaseRetrieval(CompressiveSensing):
-    """y = |A x| (+ noise), with the same seeded Gaussian A (entries N(0, 1/m), m = round(ratio * n)).
+class MagnitudeMeasurements(Operator):
+    """An operator that measures magnitudes, y = |A x| (+ noise), with A linear, real or complex.
 
-    ``ratio`` may exceed 1. ``A`` and ``A_adjoint`` are the linear part; ``lift(y, A x)`` is
-    ``y * sign(A x)``, the measurement with the current phase estimate, so that Net-PGD's step
-    is ``x - eta A^T(A x - y * sign(A x))`` (the paper's Algorithm 2). Real signals are only
-    determined up to a global sign: x and -x give the same y.
+    Subclasses say how ``A x`` (as :meth:`A` returns it) gives the m magnitudes (:meth:`magnitudes`)
+    and is weighted per measurement (:meth:`weigh`), and what ``measurement_gain``
+    E ||A x||^2 / ||x||^2 is; the spectral initialization, Net-PGD's ``lift`` and truncated
+    amplitude flow are written once on these. Real signals are determined up to a global sign.
     """
 
-    name = "cpr"
-    max_ratio = math.inf
-    problem = "phase retrieval"
     sign_ambiguous = True
     linear = False
+    measurement_gain = 1.0
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.A(x).abs()
-
-    def lift(self, y: Tensor, Ax: Tensor) -> Tensor:  # noqa: N803
-        return y * torch.sign(Ax)
-
-    measurement_gain = 1.0  # E ||A x||^2 / ||x||^2 (rows N(0, I/m)): an estimate's norm is ||y|| / sqrt(gain)
+        return self.magnitudes(self.A(x))
 
     def magnitudes(self, Ax: Tensor) -> Tensor:  # noqa: N803
         """|A x| per measurement, (B, m), from ``A x`` as :meth:`A` returns it."""
@@ -43,7 +37,7 @@ class PhaseRetrieval(CompressiveSensing):
 
     def row_norms(self) -> Tensor:
         """||a_j||, the norm of each row of A, (m,)."""
-        return self.matrix.norm(dim=1)
+        raise NotImplementedError
 
     @torch.no_grad()
     def spectral_estimate(self, y: Tensor, truncation: float = 9.0, power_iterations: int = 100) -> Tensor:
@@ -53,17 +47,38 @@ class PhaseRetrieval(CompressiveSensing):
         every spectral method it needs m well above n to point the right way: on MNIST its nMSE
         is ~1.8 at f = 0.5 and ~0.9 at f = 3, so the decoder fit that follows has to do the work.
 
-        The leading eigenvector of ``A^T diag(y^2 * 1[y^2 <= truncation * mean(y^2)]) A`` by
-        power iteration, scaled to the norm the measurements imply (E ||A x||^2 = ||x||^2 for
-        N(0, 1/m) entries, so ||x|| ~ ||y||), with its sign chosen so that the image is mostly
-        non-negative (images have non-negative pixels).
+        The leading eigenvector of ``Re(A^H diag(y^2 * 1[y^2 <= truncation * mean(y^2)]) A)`` by
+        power iteration, scaled to the norm the measurements imply (||x|| ~ ||y|| / sqrt(gain),
+        ``measurement_gain``: 1 for the Gaussian's N(0, 1/m) entries), with its sign chosen so that
+        the image is mostly non-negative (images have non-negative pixels).
         """
         power = y.pow(2)
         weights = power * (power <= truncation * power.mean(1, keepdim=True))
         rng = torch.Generator(device="cpu").manual_seed(0)
         z = torch.randn(y.shape[0], self.n, generator=rng).to(y)
         for _ in range(power_iterations):
-            z = self.A_adjoint(weights * self.A(z.view(-1, *self.image_shape))).flatten(1)
+            z = self.A_adjoint(self.weigh(self.A(z.view(-1, *self.image_shape)), weights)).flatten(1)
             z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
         z = z * torch.where(z.sum(1, keepdim=True) < 0, -1.0, 1.0)
-        return (z * y.norm(dim=1, keepdim=True)).view(-1, *self.image_shape)
+        return (z * (y.norm(dim=1, keepdim=True) / math.sqrt(self.measurement_gain))).view(-1, *self.image_shape)
+
+
+class PhaseRetrieval(MagnitudeMeasurements, CompressiveSensing):
+    """y = |A x| (+ noise), with the same seeded Gaussian A (entries N(0, 1/m), m = round(ratio * n)).
+
+    ``ratio`` may exceed 1. ``A`` and ``A_adjoint`` are the linear part; ``lift(y, A x)`` is
+    ``y * sign(A x)``, the measurement with the current phase estimate, so that Net-PGD's step
+    is ``x - eta A^T(A x - y * sign(A x))`` (the paper's Algorithm 2). Real signals are only
+    determined up to a global sign: x and -x give the same y. E ||A x||^2 = ||x||^2.
+    """
+
+    name = "cpr"
+    max_ratio = math.inf
+    problem = "phase retrieval"
+
+    def lift(self, y: Tensor, Ax: Tensor) -> Tensor:  # noqa: N803
+        return y * torch.sign(Ax)
+
+    def row_norms(self) -> Tensor:
+        """||a_j||, the norm of each row of A, (m,)."""
+        return self.matrix.norm(dim=1)
