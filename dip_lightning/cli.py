@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,18 @@ def user_error(error: BaseException) -> DipLightningError | None:
     return None
 
 
+@contextmanager
+def user_errors_raised() -> Iterator[None]:
+    """Re-raise the DipLightningError behind an error (jsonargparse and Lightning wrap them) as itself."""
+    try:
+        yield
+    except Exception as error:
+        reason = user_error(error)
+        if reason is None:
+            raise
+        raise reason from error
+
+
 def build(args: list[str], run: bool = True) -> DipLightningCLI:
     """The CLI for ``args`` (e.g. ``["fit", "--config", "configs/mnist_cs_netgd.yaml"]``), run unless
     ``run`` is False. User errors raise; :func:`main` turns them into one line and exit code 2."""
@@ -120,6 +133,18 @@ def build(args: list[str], run: bool = True) -> DipLightningCLI:
     )
 
 
+def instantiate(config: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[ReconstructionModule, ImageDataModule]:
+    """The model and datamodule exactly as ``dip-lightning fit --config config *overrides`` builds them, set
+    up but not run: for scripts and notebooks that call :meth:`ReconstructionModule.reconstruct` on the
+    datamodule's chunks (``datamodule.test_dataloader()``). A user error raises its DipLightningError."""
+    with user_errors_raised():
+        cli = build(["--config", str(config), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+                     *overrides], run=False)
+        cli.datamodule.setup("test")
+        cli.datamodule.check_measurements(cli.model.operator, cli.datamodule.selection)
+    return cli.model, cli.datamodule
+
+
 def run_fit(config: str | os.PathLike, out: str | os.PathLike, overrides: Sequence[str] = (),
             reuse: bool = False) -> dict[str, Any]:
     """One quiet ``dip-lightning fit`` in this process (no logger, no progress bar), the way scripts run
@@ -128,14 +153,9 @@ def run_fit(config: str | os.PathLike, out: str | os.PathLike, overrides: Sequen
     raises its DipLightningError (no ``sys.exit``), so that a sweep can report it and go on."""
     out = Path(out)
     if not (reuse and (out / "summary.json").is_file()):
-        try:
+        with user_errors_raised():
             build(["fit", "--config", str(config), "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
                    "--trainer.enable_progress_bar", "false", *overrides])
-        except Exception as error:
-            reason = user_error(error)
-            if reason is None:
-                raise
-            raise reason from error
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     return {"rows": rows, "summary": json.loads((out / "summary.json").read_text())}

@@ -9,7 +9,8 @@ For each chunk size B, B images are reconstructed together (``batched``); then t
 images are reconstructed one after another with a chunk of one (``loop``, at most
 ``--loop-images`` of them, timed per image). Both use the config as resolved by the real CLI
 (restarts, optimizer, ...) with the same number of iterations, and go through the algorithm's
-own chunk methods (``begin_chunk``, ``outer_step``, ``finish_chunk``), without the Trainer.
+own chunk loop (``ReconstructionModule.reconstruct``), without the Trainer; the time per outer iteration
+leaves out each chunk's first (warm-up) iteration.
 Each measurement runs in a fresh process, so the peak memory is its own: peak resident memory
 on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU. Writes a JSON list of records and a
 markdown table beside it (``.md``), and prints the table.
@@ -47,29 +48,23 @@ import torch
 
 
 def build(config: str, chunk_size: int | None, iterations: int, data_root: str | None, extra: list[str]):
-    """The model and datamodule exactly as ``dip-lightning fit --config ...`` would build them (the
-    config's chunk size where ``chunk_size`` is None)."""
-    from dip_lightning.algorithms import ReconstructionModule
-    from dip_lightning.cli import DipLightningCLI
-    from dip_lightning.data import ImageDataModule
+    """The model and datamodule exactly as ``dip-lightning fit --config ...`` would build them, with ``iterations``
+    outer iterations (and ``chunk_size`` images per chunk, where not None)."""
+    from dip_lightning.cli import instantiate
 
-    args = ["--config", config, "--model.iterations", str(iterations),
-            "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
-    args += ["--data.chunk_size", str(chunk_size)] if chunk_size is not None else []
-    args += ["--data.root", data_root] if data_root else []
-    cli = DipLightningCLI(ReconstructionModule, ImageDataModule, subclass_mode_model=True,
-                          subclass_mode_data=True, run=False, args=args + extra, save_config_callback=None)
-    return cli.model, cli.datamodule
+    overrides = ["--model.iterations", str(iterations)]
+    overrides += ["--data.chunk_size", str(chunk_size)] if chunk_size is not None else []
+    overrides += ["--data.root", data_root] if data_root else []
+    return instantiate(config, overrides + extra)
 
 
 def measure(mode: str, chunk_size: int, num_images: int, args: argparse.Namespace, extra: list[str]) -> dict:
     device = torch.device(args.device)
     per_chunk = chunk_size if mode == "batched" else 1
-    model, datamodule = build(args.config, per_chunk, args.iterations, args.data_root, extra)
-    datamodule.setup("fit")
-    indices = datamodule.selection[:num_images]
-    if len(indices) < num_images:
-        sys.exit(f"the config selects {len(indices)} images, fewer than {num_images}: pass --data.num_images")
+    model, datamodule = build(args.config, per_chunk, args.iterations, args.data_root,
+                              [*extra, "--data.num_images", str(num_images)])
+    if len(datamodule.selection) < num_images:
+        sys.exit(f"the config selects {len(datamodule.selection)} images, fewer than {num_images}: pass --data.num_images")
     model = model.to(device)
     if hasattr(model, "optimizer"):
         model.optimizer()  # the optimizer is built outside the timed region
@@ -80,34 +75,35 @@ def measure(mode: str, chunk_size: int, num_images: int, args: argparse.Namespac
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    nmse, step_seconds = [], 0.0
+    step_times: list[float] = []  # per chunk: (first step done, last step done)
+
+    def on_step(chunk, loss) -> None:
+        for mark in (1, args.iterations):  # both marks at once where there is a single iteration
+            if chunk.iteration == mark:
+                synchronize()
+                step_times.append(time.perf_counter())
+
+    nmse = []
     started = time.perf_counter()
-    for start in range(0, len(indices), per_chunk):
-        chunk_indices = indices[start : start + per_chunk]
-        batch = {"index": torch.tensor(chunk_indices),
-                 "image": torch.stack([datamodule.images[i] for i in chunk_indices]).to(device)}
-        with torch.enable_grad():
-            chunk = model.begin_chunk(batch)
-            synchronize()
-            steps_started = time.perf_counter()
-            for _ in range(args.iterations):
-                model.outer_step(chunk)
-            synchronize()
-            step_seconds += time.perf_counter() - steps_started
-        nmse += model.finish_chunk(chunk).metrics["nmse"].tolist()
+    for batch in datamodule.test_dataloader():
+        result = model.reconstruct({k: v.to(device) for k, v in batch.items()}, on_step=on_step, stop_early=False)
+        nmse += result.metrics["nmse"].tolist()
     synchronize()
     seconds = time.perf_counter() - started
     if device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # the first step of a chunk (compilation, warm-up) is left out of the time per step
+    steady = sum(last - first for first, last in zip(step_times[::2], step_times[1::2]))
+    chunks = len(step_times) // 2
     return {
         "mode": mode,
         "chunk_size": chunk_size,
-        "num_images": len(indices),
+        "num_images": len(nmse),
         "iterations": args.iterations,
-        "images_per_second": len(indices) / seconds,
-        "seconds_per_iteration": step_seconds / (args.iterations * -(-len(indices) // per_chunk)),
+        "images_per_second": len(nmse) / seconds,
+        "seconds_per_iteration": steady / max(1, (args.iterations - 1) * chunks),
         "peak_memory_mb": peak_mb,
         "nmse_mean": sum(nmse) / len(nmse),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",

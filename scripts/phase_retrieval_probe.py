@@ -48,25 +48,28 @@ m = (NetPGD if a.pgd else NetGD)(op, **extra, chunk_size=a.digits, iterations=a.
           optimizer=lambda params: torch.optim.SGD(params, lr=a.lr, momentum=0.9, foreach=True))
 batch = {"index": torch.tensor(idx), "image": x}
 t = time.perf_counter()
-with torch.enable_grad():
-    chunk = m.begin_chunk(batch)
 checks = [int(c) for c in a.checkpoints.split(",")]
-for it in range(1, a.iterations + 1):
-    m.outer_step(chunk)
-    chunk.iteration += 1
-    m.after_step(chunk)
-    if it in checks:
-        with torch.no_grad():
-            est = m.decoder_estimates(chunk)
-            y = chunk.decoder_measurements
-            res = op.relative_residual(est, y).view(a.restarts, a.digits)
-            tgt = chunk.per_decoder(x)
-            nm = torch.minimum(normalized_mse(est, tgt), normalized_mse(-est, tgt)).view(a.restarts, a.digits)
-        best = res.argmin(0)
-        bn = nm[best, torch.arange(a.digits)]
-        br = res[best, torch.arange(a.digits)]
-        print(f"it {it} ({time.perf_counter()-t:.0f}s): best-residual nMSE mean {bn.mean():.4f} median {bn.median():.4f} "
-              f"worst {bn.max():.3f} fails {(bn>0.1).sum().item()} | oracle mean {nm.min(0).values.mean():.4f} retried {chunk.state.get('retried', 0)}", flush=True)
+last = {}
+
+
+@torch.no_grad()
+def checkpoint(chunk, loss) -> None:
+    if chunk.iteration not in checks:
+        return
+    est = m.decoder_estimates(chunk)
+    res = op.relative_residual(est, chunk.decoder_measurements).view(a.restarts, a.digits)
+    tgt = chunk.per_decoder(x)
+    nm = torch.minimum(normalized_mse(est, tgt), normalized_mse(-est, tgt)).view(a.restarts, a.digits)
+    best = res.argmin(0)
+    bn = nm[best, torch.arange(a.digits)]
+    print(f"it {chunk.iteration} ({time.perf_counter()-t:.0f}s): best-residual nMSE mean {bn.mean():.4f} median "
+          f"{bn.median():.4f} worst {bn.max():.3f} fails {(bn>0.1).sum().item()} | oracle mean "
+          f"{nm.min(0).values.mean():.4f} retried {chunk.state.get('retried', 0)}", flush=True)
+    last.update(res=res, nm=nm)
+
+
+m.reconstruct(batch, on_step=checkpoint, stop_early=False)
+res, nm = last["res"], last["nm"]
 print("digits", idx, f"(seed {a.seed}, {'training' if a.train else 'test'} digits)")
 for d in range(a.digits):
     r, n = res[:, d], nm[:, d]

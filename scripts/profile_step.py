@@ -7,8 +7,8 @@ Example (``docs/results/speed/profile_*.txt``)::
         --model.compile true
 
 The model and data are built exactly as ``dip-lightning fit --config ...`` builds them (any further
-``--key value`` overrides are passed on); one chunk is measured, ``--warmup`` steps (compilation
-included) are run first, then ``--steps`` steps are profiled. Prints the mean wall time of a step
+``--key value`` overrides are passed on); one chunk is run through the package's loop: ``--warmup`` steps (compilation
+included), ``--steps`` timed steps, then ``--steps`` profiled steps. Prints the mean wall time of a step
 and the operations sorted by their own CPU time.
 """
 
@@ -19,7 +19,7 @@ import time
 
 import torch
 from benchmark import build
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, schedule
 
 
 def main() -> None:
@@ -34,29 +34,27 @@ def main() -> None:
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    model, datamodule = build(args.config, None, args.steps + args.warmup, args.data_root, extra)
-    datamodule.setup("fit")
+    total = args.warmup + 2 * args.steps  # warm-up (compilation included), timed steps, profiled steps
+    model, datamodule = build(args.config, None, total, args.data_root, extra)
     model = model.to(device)
-    indices = datamodule.selection[: model.chunk_size]
-    batch = {"index": torch.tensor(indices), "image": torch.stack([datamodule.images[i] for i in indices]).to(device)}
-    with torch.enable_grad():
-        chunk = model.begin_chunk(batch)
-        for _ in range(args.warmup):
-            model.outer_step(chunk)
-        if cuda:
-            torch.cuda.synchronize(device)
-        started = time.perf_counter()
-        for _ in range(args.steps):
-            model.outer_step(chunk)
-        if cuda:
-            torch.cuda.synchronize(device)
-        seconds = (time.perf_counter() - started) / args.steps
-        activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
-        with profile(activities=activities) as profiler:
-            for _ in range(args.steps):
-                model.outer_step(chunk)
+    batch = {k: v.to(device) for k, v in next(iter(datamodule.test_dataloader())).items()}
+    marks: dict[int, float] = {}
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+    # the profiler records only the last `steps` iterations: skipped while warming up and timing
+    with profile(activities=activities, schedule=schedule(wait=args.warmup + args.steps, warmup=0, active=args.steps),
+                 ) as profiler:
+        def on_step(chunk, loss) -> None:
+            if chunk.iteration in (args.warmup, args.warmup + args.steps):
+                if cuda:
+                    torch.cuda.synchronize(device)
+                marks[chunk.iteration] = time.perf_counter()
+            profiler.step()
+
+        result = model.reconstruct(batch, on_step=on_step, stop_early=False)
+    seconds = (marks[args.warmup + args.steps] - marks[args.warmup]) / args.steps
+    decoders = len(result.index) * model.restarts
     where = torch.cuda.get_device_name(device) if cuda else f"{torch.get_num_threads()} threads"
-    print(f"{args.config} {' '.join(extra)}: {chunk.size} images x {chunk.restarts} restarts = {chunk.decoders} networks, "
+    print(f"{args.config} {' '.join(extra)}: {len(result.index)} images x {model.restarts} restarts = {decoders} networks, "
           f"{seconds * 1e3:.2f} ms per outer iteration ({where})\n")
     print(profiler.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total",
                                         row_limit=args.rows, max_name_column_width=60))

@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
 import torch
+from benchmark import build  # the same CLI-built model and datamodule (scripts/ is on the path)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import build  # noqa: E402 (the same CLI-built model and datamodule)
-
-from dip_lightning.metrics import image_quality  # noqa: E402
+from dip_lightning.metrics import image_quality
 
 
 def main() -> None:
@@ -42,37 +39,34 @@ def main() -> None:
     args = parser.parse_args()
 
     model, datamodule = build(args.config, 1, args.iterations, args.data_root, args.extra)
-    datamodule.setup("fit")
-    indices = datamodule.selection[: model.chunk_size]
-    batch = {"index": torch.tensor(indices), "image": torch.stack([datamodule.images[i] for i in indices])}
+    batch = next(iter(datamodule.test_dataloader()))  # the first selected image
+    indices = batch["index"].tolist()
     rows, stops = [], {}
     started = time.perf_counter()
-    with torch.enable_grad():
-        chunk = model.begin_chunk(batch)
-        for iteration in range(1, args.iterations + 1):
-            model.outer_step(chunk)
-            chunk.iteration = iteration
-            with torch.no_grad():
-                since = chunk.state.get("since")
-                for b in range(chunk.size) if since is not None else []:
-                    if b not in stops and since[b] >= model.early_stop:
-                        kept = model.resolve_sign(model.reconstruction(chunk), chunk.target)
-                        stops[b] = (iteration - model.early_stop, float(image_quality(kept, chunk.target)["psnr"][b]))
-                if iteration % args.every:
-                    continue
-                if "kept" in chunk.state:  # the curve shows the current estimate, not the kept one
-                    kept_state = chunk.state.pop("kept")
-                reconstruction = model.resolve_sign(model.reconstruction(chunk), chunk.target)
-                if since is not None:
-                    chunk.state["kept"] = kept_state
-                network = model.prior(chunk.decoders) if hasattr(model, "prior") else reconstruction
-                psnr = image_quality(reconstruction, chunk.target)["psnr"]
-                raw = image_quality(chunk.combine(network), chunk.target)["psnr"]
-            for b, index in enumerate(indices):
-                rows.append({"iteration": iteration, "index": index, "psnr": float(psnr[b]), "network_psnr": float(raw[b]),
-                             "seconds": round(time.perf_counter() - started, 1)})
-            print(f"{iteration}: PSNR " + ", ".join(f"{float(p):.2f}" for p in psnr) + " dB "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+
+    @torch.no_grad()
+    def record(chunk, loss) -> None:
+        since = chunk.state.get("since")
+        for b in range(chunk.size) if since is not None else []:
+            if b not in stops and since[b] >= model.early_stop:
+                kept = model.resolve_sign(model.reconstruction(chunk), chunk.target)
+                stops[b] = (chunk.iteration - model.early_stop, float(image_quality(kept, chunk.target)["psnr"][b]))
+        if chunk.iteration % args.every:
+            return
+        kept_state = chunk.state.pop("kept", None)  # the curve shows the current estimate, not the kept one
+        reconstruction = model.resolve_sign(model.reconstruction(chunk), chunk.target)
+        if kept_state is not None:
+            chunk.state["kept"] = kept_state
+        network = model.prior(chunk.decoders) if hasattr(model, "prior") else reconstruction
+        psnr = image_quality(reconstruction, chunk.target)["psnr"]
+        raw = image_quality(chunk.combine(network), chunk.target)["psnr"]
+        for b, index in enumerate(indices):
+            rows.append({"iteration": chunk.iteration, "index": index, "psnr": float(psnr[b]),
+                         "network_psnr": float(raw[b]), "seconds": round(time.perf_counter() - started, 1)})
+        print(f"{chunk.iteration}: PSNR " + ", ".join(f"{float(p):.2f}" for p in psnr) + " dB "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+
+    model.reconstruct(batch, on_step=record, stop_early=False)  # the whole curve, past any stopping rule
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

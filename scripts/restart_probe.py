@@ -50,17 +50,16 @@ def main() -> None:
     checkpoints = [int(c) for c in args.checkpoints.split(",")]
     estimates, residuals = {}, {}
     started = time.perf_counter()
-    with torch.enable_grad():
-        chunk = model.begin_chunk({"index": torch.tensor(indices), "image": x})
-        for iteration in range(1, args.iterations + 1):
-            model.outer_step(chunk)
-            chunk.iteration += 1
-            if iteration in checkpoints:
-                with torch.no_grad():
-                    estimate = model.decoder_estimates(chunk)
-                    residual = operator.relative_residual(estimate, chunk.decoder_measurements)
-                estimates[iteration] = estimate.view(args.restarts, args.digits, -1)
-                residuals[iteration] = residual.view(args.restarts, args.digits)
+
+    @torch.no_grad()
+    def checkpoint(chunk, loss) -> None:
+        if chunk.iteration in checkpoints:
+            estimate = model.decoder_estimates(chunk)
+            residual = operator.relative_residual(estimate, chunk.decoder_measurements)
+            estimates[chunk.iteration] = estimate.view(args.restarts, args.digits, -1)
+            residuals[chunk.iteration] = residual.view(args.restarts, args.digits)
+
+    model.reconstruct({"index": torch.tensor(indices), "image": x}, on_step=checkpoint)
     print(f"{args.digits} {'training' if args.train else 'test'} digits (seed {args.seed}), f = {args.ratio}, "
           f"{args.restarts} restarts x {args.iterations} iterations in {time.perf_counter() - started:.0f} s", flush=True)
     target = x.flatten(1)

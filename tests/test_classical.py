@@ -4,7 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dip_lightning.algorithms import ClassicalRestoration, NetGD
+from dip_lightning.algorithms import (
+    BicubicUpsampling,
+    BiharmonicInpainting,
+    ClassicalRestoration,
+    NetGD,
+    NLMeansDenoiser,
+    TVDenoiser,
+    WaveletDenoiser,
+)
 from dip_lightning.data import NaturalImagesDataModule
 from dip_lightning.errors import DipLightningError
 from dip_lightning.metrics import image_quality
@@ -18,24 +26,34 @@ def images(channels: int) -> torch.Tensor:
 
 
 def restore(module: ClassicalRestoration, x: torch.Tensor) -> torch.Tensor:
-    chunk = module.begin_chunk({"index": torch.arange(len(x)), "image": x})
-    module.outer_step(chunk)
-    return module.reconstruction(chunk)
+    return module.reconstruct({"index": torch.arange(len(x)), "image": x}).reconstruction
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("method", ["denoise_tv_chambolle", "denoise_wavelet", "denoise_nl_means"])
+@pytest.mark.parametrize("method", [TVDenoiser, WaveletDenoiser, NLMeansDenoiser])
 def test_denoisers_improve_on_the_noisy_image(method, channels):
     x = images(channels)
-    module = ClassicalRestoration(Denoising(x.shape[1:], noise_sigma=0.1), method=method, chunk_size=2)
+    module = method(Denoising(x.shape[1:], noise_sigma=0.1), chunk_size=2)
     noisy = module.operator.measure(x, torch.arange(2)).view_as(x)
     gain = image_quality(restore(module, x), x)["psnr"] - image_quality(noisy, x)["psnr"]
     assert torch.all(gain > 2.0), gain
 
 
+def test_tv_denoiser_is_scikit_images_with_the_given_options():
+    from skimage.restoration import denoise_tv_chambolle
+
+    x = images(3)
+    module = TVDenoiser(Denoising(x.shape[1:], noise_sigma=0.1), options={"weight": 0.05}, chunk_size=2)
+    noisy = module.operator.measure(x, torch.arange(2)).view_as(x)
+    reference = [denoise_tv_chambolle(image.permute(1, 2, 0).double().numpy(), weight=0.05, channel_axis=-1)
+                 for image in noisy]
+    expected = torch.stack([torch.from_numpy(r).permute(2, 0, 1) for r in reference]).float()
+    torch.testing.assert_close(restore(module, x), expected)
+
+
 def test_biharmonic_inpainting_keeps_observed_pixels_and_beats_zero_filling():
     x = images(3)
-    module = ClassicalRestoration(Inpainting(x.shape[1:], kept=0.5), method="inpaint_biharmonic", chunk_size=2)
+    module = BiharmonicInpainting(Inpainting(x.shape[1:], kept=0.5), chunk_size=2)
     x_hat = restore(module, x)
     mask = module.operator.mask
     torch.testing.assert_close(x_hat * mask, x * mask, rtol=0, atol=1e-6)
@@ -44,14 +62,14 @@ def test_biharmonic_inpainting_keeps_observed_pixels_and_beats_zero_filling():
 
 def test_bicubic_upsampling_beats_nearest_neighbour():
     x = images(1)
-    module = ClassicalRestoration(SuperResolution(x.shape[1:], factor=4), method="bicubic", chunk_size=2)
+    module = BicubicUpsampling(SuperResolution(x.shape[1:], factor=4), chunk_size=2)
     low = module.operator(x).view(2, 1, 16, 16)
     nearest = F.interpolate(low, scale_factor=4, mode="nearest")
     assert torch.all(image_quality(restore(module, x), x)["psnr"] > image_quality(nearest, x)["psnr"])
 
 
 def test_methods_refuse_the_wrong_operator():
-    with pytest.raises(DipLightningError, match="inpaint_biharmonic needs the Inpainting operator"):
-        ClassicalRestoration(Denoising((1, 8, 8)), method="inpaint_biharmonic")
+    with pytest.raises(DipLightningError, match="BiharmonicInpainting needs the Inpainting operator"):
+        BiharmonicInpainting(Denoising((1, 8, 8)))
     with pytest.raises(DipLightningError, match="spectral initialization"):
         NetGD(Denoising((1, 8, 8)), initialization="spectral")

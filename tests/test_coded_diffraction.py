@@ -42,18 +42,6 @@ def test_magnitudes_ignore_the_global_sign_and_the_step_is_the_gradient_of_the_m
     torch.testing.assert_close(grad, 2 / op.m * op.A_adjoint(Ax - op.lift(y, Ax)))
 
 
-def test_spectral_estimate_points_towards_the_image_better_with_more_masks():
-    torch.manual_seed(0)
-    x = torch.nn.functional.interpolate(torch.rand(2, 1, 4, 4), size=(16, 16), mode="bilinear").double()
-    cosines = []
-    for masks in (2, 16):
-        op = CodedDiffraction((1, 16, 16), masks=masks, seed=0)
-        estimate = op.spectral_estimate(op(x))
-        cosines.append(torch.nn.functional.cosine_similarity(estimate.flatten(1), x.flatten(1)))
-        torch.testing.assert_close(estimate.flatten(1).norm(dim=1), x.flatten(1).norm(dim=1), rtol=0.05, atol=0)
-    assert (cosines[0] > 0.3).all() and (cosines[1] > 0.8).all() and (cosines[1] > cosines[0]).all()
-
-
 def test_bad_settings_are_refused():
     with pytest.raises(DipLightningError, match="masks"):
         CodedDiffraction((1, 8, 8), masks=0)
@@ -71,17 +59,15 @@ def test_row_norms_and_gain_match_the_dense_complex_matrix():
 
 
 def test_truncated_amplitude_flow_recovers_an_image_from_coded_diffraction():
-    from dip_lightning.algorithms import AmplitudeFlow
+    from dip_lightning.algorithms import AmplitudeFlow, SparseAmplitudeFlow
     from dip_lightning.metrics import normalized_mse
 
     torch.manual_seed(0)
     x = torch.nn.functional.interpolate(torch.rand(2, 1, 4, 4), size=(16, 16), mode="bilinear")
     taf = AmplitudeFlow(CodedDiffraction((1, 16, 16), masks=6), chunk_size=2, iterations=300)
-    chunk = taf.begin_chunk({"index": torch.arange(2), "image": x})
-    start = normalized_mse(taf.resolve_sign(chunk.estimate, x), x)
-    for _ in range(300):
-        taf.outer_step(chunk)
-    final = normalized_mse(taf.resolve_sign(chunk.estimate, x), x)
+    batch = {"index": torch.arange(2), "image": x}
+    start = normalized_mse(taf.resolve_sign(taf.begin_chunk(batch).estimate, x), x)  # the spectral start
+    final = taf.reconstruct(batch).metrics["nmse"]
     assert (final < 1e-3).all() and (final < start).all()
     with pytest.raises(DipLightningError, match="SPARTA"):
-        AmplitudeFlow(CodedDiffraction((1, 16, 16)), sparsity=0.1)
+        SparseAmplitudeFlow(CodedDiffraction((1, 16, 16)), sparsity=0.1)

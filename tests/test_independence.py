@@ -5,7 +5,15 @@ from functools import partial
 import pytest
 import torch
 
-from dip_lightning.algorithms import AmplitudeFlow, Lasso, NetGD, NetPGD, TVMinimization, UntrainedPriorModule
+from dip_lightning.algorithms import (
+    AmplitudeFlow,
+    Lasso,
+    NetGD,
+    NetPGD,
+    SparseAmplitudeFlow,
+    TVMinimization,
+    UntrainedPriorModule,
+)
 from dip_lightning.data import MNISTDataModule
 from dip_lightning.operators import CompressiveSensing, Denoising, Inpainting, PhaseRetrieval
 from dip_lightning.priors import SkipNetwork
@@ -33,7 +41,8 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
 
 @pytest.mark.parametrize(("algorithm", "kwargs"), [
     (NetGD, {"restarts": 2}), (NetPGD, {"inner_steps": 3}), (Lasso, {"basis": "wavelet"}), (TVMinimization, {}),
-    (AmplitudeFlow, {"operator": PhaseRetrieval, "measure": {"ratio": 1.0}, "sparsity": 0.1}),
+    (SparseAmplitudeFlow, {"operator": PhaseRetrieval, "measure": {"ratio": 1.0}, "sparsity": 0.1}),
+    (AmplitudeFlow, {"operator": PhaseRetrieval, "measure": {"ratio": 2.0}}),
     # DIP: the skip network on noisy digits, with input noise and output averaging. In float64: float32
     # convolutions round differently for different numbers of networks (the decoder avoids convolutions).
     (NetGD, {"operator": Denoising, "measure": {"noise_sigma": 0.1}, "input_noise": 0.05, "average": 0.9,

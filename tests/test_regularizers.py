@@ -7,7 +7,7 @@ from functools import partial
 import torch
 
 from dip_lightning.algorithms import NetGD
-from dip_lightning.algorithms.base import Chunk
+from dip_lightning.chunks import Chunk
 from dip_lightning.data import NaturalImagesDataModule
 from dip_lightning.operators import Denoising
 from dip_lightning.priors import DeepDecoder
@@ -101,9 +101,7 @@ def test_data_consistency_keeps_the_observed_pixels_and_is_refused_for_noisy_mea
     x = torch.rand(2, 1, 8, 8)
     net = NetGD(Inpainting((1, 8, 8), kept=0.5), chunk_size=2, iterations=3, data_consistency=True,
                 prior=partial(DeepDecoder, channels=[4, 4]))
-    chunk = net.begin_chunk({"index": torch.arange(2), "image": x})
-    net.outer_step(chunk)
-    x_hat, mask = net.reconstruction(chunk), net.operator.mask
+    x_hat, mask = net.reconstruct({"index": torch.arange(2), "image": x}).reconstruction, net.operator.mask
     torch.testing.assert_close(x_hat * mask, x * mask)  # measured pixels as measured
     torch.testing.assert_close(x_hat * ~mask, net.prior(2) * ~mask)  # the network fills in the rest
     with pytest.raises(DipLightningError, match="noiseless measurements"):

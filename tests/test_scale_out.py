@@ -90,13 +90,15 @@ def test_resuming_with_another_configuration_is_refused(tmp_path, data_root):
 
 
 def test_diverged_image_is_flagged_and_spares_its_chunk_mates():
-    model = NetGD(CompressiveSensing((1, 28, 28), ratio=0.3), chunk_size=3, iterations=1)
+    model = NetGD(CompressiveSensing((1, 28, 28), ratio=0.3), chunk_size=3, iterations=2)
     target = torch.rand(3, 1, 28, 28)
-    chunk = model.begin_chunk({"index": torch.tensor([0, 1, 2]), "image": target})
-    with torch.no_grad():
-        model.prior.weights[0][1].fill_(float("nan"))  # decoder of image 1 blows up
-    model.outer_step(chunk)
-    result = model.finish_chunk(chunk)
+
+    def blow_up(chunk, loss) -> None:
+        if chunk.iteration == 1:
+            with torch.no_grad():
+                model.prior.weights[0][1].fill_(float("nan"))  # decoder of image 1 blows up
+
+    result = model.reconstruct({"index": torch.tensor([0, 1, 2]), "image": target}, on_step=blow_up)
     assert result.status == ["ok", "diverged", "ok"]
     assert torch.isfinite(result.metrics["nmse"][[0, 2]]).all()
     assert torch.isfinite(result.reconstruction[[0, 2]]).all()

@@ -3,78 +3,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
 
+from dip_lightning.chunks import Chunk, ChunkResult
 from dip_lightning.errors import DipLightningError
 from dip_lightning.metrics import NormalizedMeanSquaredError, image_quality, normalized_mse
 from dip_lightning.operators import Operator
-
-
-@dataclass
-class Chunk:
-    """The images being reconstructed now, and where their reconstruction stands."""
-
-    index: Tensor  # (b,) dataset indices
-    target: Tensor | None  # (b, C, H, W) reference images, for metrics only (None for measured data without them)
-    measurements: Tensor  # (b, m)
-    image_shape: tuple[int, int, int]  # (C, H, W) of the reconstruction
-    restarts: int = 1  # estimates per image (decoders of untrained priors); estimate r * b + i serves image i
-    estimate: Tensor | None = None  # (restarts * b, C, H, W) current per-estimate image (the iterate x)
-    state: dict[str, Tensor] = field(default_factory=dict)  # a solver's further iterates (momentum, duals)
-    iteration: int = 0
-    started: float = field(default_factory=time.perf_counter)
-    decoder_measurements: Tensor = field(init=False)  # (restarts * b, m): y for every estimate
-
-    def __post_init__(self) -> None:
-        self.decoder_measurements = self.per_decoder(self.measurements)  # once, not every step
-
-    @property
-    def size(self) -> int:
-        return self.index.numel()
-
-    @property
-    def decoders(self) -> int:
-        return self.size * self.restarts
-
-    def zeros(self) -> Tensor:
-        """A zero image per image of the chunk, (b, C, H, W), in the measurements' dtype and device."""
-        y = self.measurements
-        return y.new_zeros(self.size, *self.image_shape)
-
-    def per_decoder(self, t: Tensor) -> Tensor:
-        """Repeat a per-image tensor (b, ...) for every restart: (restarts * b, ...)."""
-        return t.repeat(self.restarts, *[1] * (t.dim() - 1))
-
-    def combine(self, t: Tensor, how: str = "mean") -> Tensor:
-        """Per-decoder images (restarts * b, ...) -> per-image (b, ...): pixelwise mean or median."""
-        stacked = t.view(self.restarts, self.size, *t.shape[1:])
-        return stacked.median(0).values if how == "median" else stacked.mean(0)
-
-
-@dataclass
-class ChunkResult:
-    """Per-image outcome of one finished chunk (all tensors on the CPU, first dim b)."""
-
-    index: Tensor
-    target: Tensor | None  # None where the measurements came without reference images
-    reconstruction: Tensor
-    metrics: dict[str, Tensor]  # nmse, psnr, ssim (NaN without a reference), residual
-    seconds: float  # wall time of the chunk divided by its number of images
-    status: list[str]
-    measured: Tensor | None = None  # the measurements shown as images, where they are images (operator.preview)
-
-    def rows(self) -> list[dict[str, Any]]:
-        names = list(self.metrics)
-        return [
-            {"index": int(i), **{k: float(self.metrics[k][b]) for k in names}, "seconds": self.seconds,
-             "status": self.status[b]}
-            for b, i in enumerate(self.index.tolist())
-        ]
 
 
 class ReconstructionModule(LightningModule):
@@ -99,7 +38,6 @@ class ReconstructionModule(LightningModule):
             config a class path and its arguments, its ``image_shape`` linked from the datamodule.
         chunk_size: images held at once (the CLI links it from ``data.chunk_size``).
         iterations: outer iterations per image.
-        seed: base seed of the method's per-image randomness (e.g. decoder initializations).
         suspect_residual: flag an image ``suspect`` (column ``status``) when its relative
             measurement residual ||y - A(x_hat)|| / ||y|| exceeds this: a failure detected from
             the measurements alone (the phase-retrieval configs set it; ``null`` for none).
@@ -108,7 +46,7 @@ class ReconstructionModule(LightningModule):
     algorithm = "base"
     linear_only = False  # True for methods that need y = A x (no phase retrieval)
 
-    def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000, seed: int = 0,
+    def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000,
                  suspect_residual: float | None = None) -> None:
         super().__init__()
         if iterations < 1:
@@ -175,6 +113,32 @@ class ReconstructionModule(LightningModule):
         self.initialize(chunk)
         return chunk
 
+    def advance(self, chunk: Chunk) -> Tensor:
+        """One outer iteration of the chunk, with the method's bookkeeping; returns the per-image loss (b,).
+        Every way of running a chunk (``fit``'s training steps, :meth:`reconstruct`) goes through it."""
+        loss = self.outer_step(chunk)
+        chunk.iteration += 1
+        self.after_step(chunk)
+        return loss
+
+    def reconstruct(self, batch: dict[str, Tensor], on_step: Callable[[Chunk, Tensor], None] | None = None,
+                    stop_early: bool = True) -> ChunkResult:
+        """Reconstruct one chunk from start to finish without a Trainer (``validate``, ``test``, scripts, tests).
+
+        ``batch`` is what the datamodule serves (``datamodule.test_dataloader()``), on the module's device.
+        The chunk runs ``iterations`` outer iterations, or fewer where the method's stopping rule
+        (:meth:`converged`) ends it and ``stop_early`` is true. ``on_step(chunk, loss)`` is called after every
+        outer iteration (``chunk.iteration`` counts them), under ``torch.enable_grad``: for curves,
+        probes and profilers.
+        """
+        with torch.enable_grad():
+            chunk = self.begin_chunk(batch)
+            while chunk.iteration < self.iterations and not (stop_early and self.converged(chunk)):
+                loss = self.advance(chunk)
+                if on_step is not None:
+                    on_step(chunk, loss)
+        return self.finish_chunk(chunk)
+
     def initialize(self, chunk: Chunk) -> None:
         """Set ``chunk.estimate`` (and any solver state) to the method's starting point."""
         raise NotImplementedError
@@ -217,8 +181,10 @@ class ReconstructionModule(LightningModule):
         if chunk.target is not None:
             finite &= torch.isfinite(metrics["nmse"])
             self.nmse_mean.update(x_hat[finite], chunk.target[finite])
-        means = {f"chunk/{k}": v[finite].mean() for k, v in metrics.items() if chunk.target is not None or k == "residual"}
-        self.log_dict(means, batch_size=chunk.size, on_step=True, on_epoch=False)
+        if self._trainer is not None:  # under Lightning; reconstruct() also runs without a Trainer
+            means = {f"chunk/{k}": v[finite].mean() for k, v in metrics.items()
+                     if chunk.target is not None or k == "residual"}
+            self.log_dict(means, batch_size=chunk.size, on_step=True, on_epoch=False)
         return ChunkResult(
             index=chunk.index.cpu(),
             target=None if chunk.target is None else chunk.target.cpu(),
@@ -245,9 +211,7 @@ class ReconstructionModule(LightningModule):
             self._stopped_early = None
             self.chunk = self.begin_chunk(batch)
         chunk = self.chunk
-        loss = self.outer_step(chunk)
-        chunk.iteration += 1
-        self.after_step(chunk)
+        loss = self.advance(chunk)
         if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:  # when Lightning records logs
             self._log_progress(chunk, loss)
         if chunk.iteration < self.iterations and not self.converged(chunk):
@@ -267,22 +231,11 @@ class ReconstructionModule(LightningModule):
                            "train/psnr": (-10 * torch.log10(mse)).mean()}
         self.log_dict(logged, prog_bar=True, batch_size=chunk.size, on_step=True, on_epoch=False)
 
-    def _reconstruct(self, batch: dict[str, Tensor]) -> dict[str, Any]:
-        if batch["index"].numel() == 0:
-            return {}
-        with torch.enable_grad():
-            chunk = self.begin_chunk(batch)
-            while chunk.iteration < self.iterations and not self.converged(chunk):
-                self.outer_step(chunk)
-                chunk.iteration += 1
-                self.after_step(chunk)
-        return {"chunk": self.finish_chunk(chunk)}
-
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        return self._reconstruct(batch)
+        return {"chunk": self.reconstruct(batch)} if batch["index"].numel() else {}
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        return self._reconstruct(batch)
+        return {"chunk": self.reconstruct(batch)} if batch["index"].numel() else {}
 
     def on_train_epoch_end(self) -> None:
         if getattr(self.trainer.datamodule, "has_references", True):  # the same on every process

@@ -1,69 +1,57 @@
-"""Classical (non-learned, no prior network) restoration by scikit-image, for comparison with untrained priors."""
+"""Classical (non-learned, no prior network) restoration by scikit-image, for comparison with untrained priors.
+
+Each method is a class chosen by ``class_path`` like the operators and priors::
+
+    model:
+      class_path: dip_lightning.algorithms.TVDenoiser
+      init_args: {options: {weight: 0.08}}
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+from dip_lightning.algorithms.base import ReconstructionModule
+from dip_lightning.chunks import Chunk
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import Denoising, Inpainting, Operator, SuperResolution
 
-Method = Literal["denoise_tv_chambolle", "denoise_wavelet", "denoise_nl_means", "inpaint_biharmonic", "bicubic"]
-OPERATOR_OF: dict[str, type[Operator]] = {
-    "denoise_tv_chambolle": Denoising, "denoise_wavelet": Denoising, "denoise_nl_means": Denoising,
-    "inpaint_biharmonic": Inpainting, "bicubic": SuperResolution,
-}
-
 
 class ClassicalRestoration(ReconstructionModule):
-    """A classical restoration method applied to each image's measurements, in one step.
+    """A classical restoration method applied to each image's measurements in one step.
 
-    - ``denoise_tv_chambolle``: ``skimage.restoration.denoise_tv_chambolle(y, weight)``, the TV-regularized
-      denoiser :math:`\\min_x \\tfrac12\\|x - y\\|^2 + w\\,\\mathrm{TV}(x)` (Chambolle's projection algorithm).
-    - ``denoise_wavelet``: ``skimage.restoration.denoise_wavelet`` with the known noise sigma,
-      BayesShrink soft thresholding, colour images in YCbCr (scikit-image's recommended settings).
-    - ``denoise_nl_means``: ``skimage.restoration.denoise_nl_means`` with the known sigma,
-      h = 0.6 sigma, 5x5 patches, search distance 6, fast mode (scikit-image's example settings).
-    - ``inpaint_biharmonic``: ``skimage.restoration.inpaint_biharmonic`` of the missing pixels.
-    - ``bicubic``: bicubic interpolation of the low-resolution image by the operator's factor
-      (``torch.nn.functional.interpolate(mode="bicubic")``, clipped to [0, 1]).
-
-    The noise level of the denoisers is the operator's ``noise_sigma`` (known, as for the other
-    methods' tuning); where it is ``null`` (the user's own noisy photos), scikit-image's
-    ``estimate_sigma`` of each image. Runs on the CPU, image by image (scikit-image is not batched), in one outer
-    iteration: a chunk is finished after its first step whatever the iteration budget.
+    Subclasses name the operator they restore (``operator_type``) and restore one image in image space
+    (:meth:`restore_array`: noisy, or zero at the missing pixels). The noise level of the denoisers is the
+    operator's ``noise_sigma`` (known, as for the other methods' tuning); where it is ``null`` (the user's own
+    noisy photos), scikit-image's ``estimate_sigma`` of each image. scikit-image is not batched, so these run
+    on the CPU image by image, in one outer iteration: a chunk is finished after its first step whatever the
+    iteration budget.
 
     Args:
-        method: one of the above; it must match the operator (denoisers: ``Denoising``, biharmonic:
-            ``Inpainting``, bicubic: ``SuperResolution``).
-        options: further keyword arguments of the scikit-image function, overriding the above
+        options: further keyword arguments of the scikit-image function, overriding the class's defaults
             (e.g. ``{weight: 0.08}`` for TV, ``{wavelet: db2}`` for wavelets).
-        operator, chunk_size, seed: see :class:`~dip_lightning.algorithms.ReconstructionModule`.
+        operator, chunk_size: see :class:`~dip_lightning.algorithms.ReconstructionModule`.
         iterations: 1 (the method is one step).
     """
 
-    def __init__(self, operator: Operator, method: Method = "denoise_tv_chambolle",
-                 options: dict[str, Any] | None = None, chunk_size: int = 16, iterations: int = 1,
-                 seed: int = 0) -> None:
-        if method not in OPERATOR_OF:
-            raise DipLightningError(f"unknown classical method {method!r}; choose one of {', '.join(OPERATOR_OF)}")
-        self.method = method
-        super().__init__(operator, chunk_size=chunk_size, iterations=iterations, seed=seed)
-        self.algorithm = method
+    operator_type: type[Operator] = Operator
+
+    def __init__(self, operator: Operator, options: dict[str, Any] | None = None, chunk_size: int = 16,
+                 iterations: int = 1) -> None:
+        super().__init__(operator, chunk_size=chunk_size, iterations=iterations)
         self.options = dict(options or {})
 
     def check_operator(self, operator: Operator) -> None:
         super().check_operator(operator)
-        needed = OPERATOR_OF[self.method]
-        if not isinstance(operator, needed):
+        if not isinstance(operator, self.operator_type):
             raise DipLightningError(
-                f"{self.method} needs the {needed.__name__} operator, not {type(operator).__name__}; "
-                f"use --model.operator dip_lightning.operators.{needed.__name__} or another method"
+                f"{type(self).__name__} needs the {self.operator_type.__name__} operator, not {type(operator).__name__}; "
+                f"use --model.operator dip_lightning.operators.{self.operator_type.__name__} or another method"
             )
 
     def initialize(self, chunk: Chunk) -> None:
@@ -74,44 +62,106 @@ class ClassicalRestoration(ReconstructionModule):
 
     @torch.no_grad()
     def outer_step(self, chunk: Chunk) -> Tensor:
-        operator, y = self.operator, chunk.measurements
-        if self.method == "bicubic":
-            low = y.view(-1, *operator.low_shape)
-            chunk.estimate = F.interpolate(low, scale_factor=operator.factor, mode="bicubic",
-                                           align_corners=False).clamp(0, 1)
-        else:
-            observed = operator.A_adjoint(y)
-            chunk.estimate = torch.stack([self.restore(image) for image in observed]).to(y)
-        return operator.data_loss(chunk.estimate, chunk.measurements)
+        y = chunk.measurements
+        chunk.estimate = self.restore_chunk(y)
+        return self.operator.data_loss(chunk.estimate, y)
+
+    def restore_chunk(self, y: Tensor) -> Tensor:
+        """The chunk's measurements (b, m) -> restored images (b, C, H, W), image by image."""
+        return torch.stack([self.restore(image) for image in self.operator.A_adjoint(y)]).to(y)
 
     def restore(self, image: Tensor) -> Tensor:
-        """One image (C, H, W) in image space (noisy, or zero at missing pixels) -> its restoration."""
-        from skimage import restoration
-
+        """One image (C, H, W) in image space -> its restoration, through :meth:`restore_array`."""
         colour = image.shape[0] == 3
         array = image.permute(1, 2, 0).double().cpu().numpy()
-        channel_axis = -1 if colour else None
         if not colour:
             array = array[..., 0]
-        sigma = self.operator.noise_sigma
-        if sigma is None:  # the user's own noisy images with no stated noise level
-            sigma = float(np.mean(restoration.estimate_sigma(array, channel_axis=channel_axis)))
-        if self.method == "denoise_tv_chambolle":
-            out = restoration.denoise_tv_chambolle(array, **{"weight": 0.1, **self.options}, channel_axis=channel_axis)
-        elif self.method == "denoise_wavelet":
-            defaults = {"sigma": sigma, "method": "BayesShrink", "mode": "soft", "rescale_sigma": True,
-                        "convert2ycbcr": colour}
-            out = restoration.denoise_wavelet(array, **{**defaults, **self.options}, channel_axis=channel_axis)
-        elif self.method == "denoise_nl_means":
-            defaults = {"h": 0.6 * sigma, "sigma": sigma, "patch_size": 5, "patch_distance": 6, "fast_mode": True}
-            out = restoration.denoise_nl_means(array, **{**defaults, **self.options}, channel_axis=channel_axis)
-        else:
-            missing = ~self.operator.mask[0].cpu().numpy()
-            out = restoration.inpaint_biharmonic(array, missing, **self.options, channel_axis=channel_axis)
-        out = np.asarray(out, dtype=np.float64)
+        out = np.asarray(self.restore_array(array, -1 if colour else None), dtype=np.float64)
         if not colour:
             out = out[..., None]
         return torch.from_numpy(out.transpose(2, 0, 1).copy())
 
+    def restore_array(self, array: np.ndarray, channel_axis: int | None) -> np.ndarray:
+        """scikit-image's restoration of one (H, W) or (H, W, 3) float64 array."""
+        raise NotImplementedError
+
+    def noise_sigma(self, array: np.ndarray, channel_axis: int | None) -> float:
+        """The operator's noise sigma, or scikit-image's estimate from the image where it is not stated."""
+        from skimage import restoration
+
+        if self.operator.noise_sigma is not None:
+            return self.operator.noise_sigma
+        return float(np.mean(restoration.estimate_sigma(array, channel_axis=channel_axis)))
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "options": self.options}
+
+
+class TVDenoiser(ClassicalRestoration):
+    r"""``skimage.restoration.denoise_tv_chambolle(y, weight)``: the TV-regularized denoiser
+    :math:`\min_x \tfrac12\|x - y\|^2 + w\,\mathrm{TV}(x)` (Chambolle's projection algorithm), weight 0.1 unless
+    ``options`` say otherwise."""
+
+    algorithm = "denoise_tv_chambolle"
+    operator_type = Denoising
+
+    def restore_array(self, array: np.ndarray, channel_axis: int | None) -> np.ndarray:
+        from skimage import restoration
+
+        return restoration.denoise_tv_chambolle(array, **{"weight": 0.1, **self.options}, channel_axis=channel_axis)
+
+
+class WaveletDenoiser(ClassicalRestoration):
+    """``skimage.restoration.denoise_wavelet`` with the noise sigma, BayesShrink soft thresholding, colour images
+    in YCbCr (scikit-image's recommended settings)."""
+
+    algorithm = "denoise_wavelet"
+    operator_type = Denoising
+
+    def restore_array(self, array: np.ndarray, channel_axis: int | None) -> np.ndarray:
+        from skimage import restoration
+
+        defaults = {"sigma": self.noise_sigma(array, channel_axis), "method": "BayesShrink", "mode": "soft",
+                    "rescale_sigma": True, "convert2ycbcr": channel_axis is not None}
+        return restoration.denoise_wavelet(array, **{**defaults, **self.options}, channel_axis=channel_axis)
+
+
+class NLMeansDenoiser(ClassicalRestoration):
+    """``skimage.restoration.denoise_nl_means`` with the noise sigma, h = 0.6 sigma, 5x5 patches, search
+    distance 6, fast mode (scikit-image's example settings)."""
+
+    algorithm = "denoise_nl_means"
+    operator_type = Denoising
+
+    def restore_array(self, array: np.ndarray, channel_axis: int | None) -> np.ndarray:
+        from skimage import restoration
+
+        sigma = self.noise_sigma(array, channel_axis)
+        defaults = {"h": 0.6 * sigma, "sigma": sigma, "patch_size": 5, "patch_distance": 6, "fast_mode": True}
+        return restoration.denoise_nl_means(array, **{**defaults, **self.options}, channel_axis=channel_axis)
+
+
+class BiharmonicInpainting(ClassicalRestoration):
+    """``skimage.restoration.inpaint_biharmonic`` of the pixels the operator's mask leaves out."""
+
+    algorithm = "inpaint_biharmonic"
+    operator_type = Inpainting
+
+    def restore_array(self, array: np.ndarray, channel_axis: int | None) -> np.ndarray:
+        from skimage import restoration
+
+        missing = ~self.operator.mask[0].cpu().numpy()
+        return restoration.inpaint_biharmonic(array, missing, **self.options, channel_axis=channel_axis)
+
+
+class BicubicUpsampling(ClassicalRestoration):
+    """Bicubic interpolation of the low-resolution images by the operator's factor, clipped to [0, 1]
+    (``torch.nn.functional.interpolate(mode="bicubic")``, batched; ``options`` are passed to it)."""
+
+    algorithm = "bicubic"
+    operator_type = SuperResolution
+
+    def restore_chunk(self, y: Tensor) -> Tensor:
+        low = y.view(-1, *self.operator.low_shape)
+        options = {"align_corners": False, **self.options}
+        return F.interpolate(low, scale_factor=self.operator.factor, mode="bicubic", **options).clamp(0, 1)

@@ -7,9 +7,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+from dip_lightning.algorithms.base import ReconstructionModule
+from dip_lightning.chunks import Chunk
 from dip_lightning.errors import DipLightningError
-from dip_lightning.priors import make_transform
+from dip_lightning.regularizers import make_transform
 
 
 def soft_threshold(c: Tensor, threshold: float) -> Tensor:
@@ -22,7 +23,7 @@ class Lasso(ReconstructionModule):
 
     .. math:: \min_x \; \tfrac12 \| A x - y \|_2^2 + \lambda \| W x \|_1 ,
 
-    W an orthonormal DCT or wavelet transform (:mod:`dip_lightning.priors.sparsifying`). Solved
+    W an orthonormal DCT or wavelet transform (:mod:`dip_lightning.regularizers.sparsifying`). Solved
     by FISTA (Beck & Teboulle, 2009) with the fixed step 1 / ||A||^2, one FISTA iteration per
     outer iteration, all images of a chunk at once; it starts from x = 0.
 
@@ -30,10 +31,11 @@ class Lasso(ReconstructionModule):
         basis: ``dct`` or ``wavelet``.
         weight: the l1 weight lambda. Tuned on MNIST training digits (``scripts/tune_baseline.py``).
         wavelet: the orthogonal wavelet of the ``wavelet`` basis (PyWavelets name).
-        **kwargs: operator, chunk_size, iterations, seed: see
+        **kwargs: operator, chunk_size, iterations, suspect_residual: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
 
+    algorithm = "lasso"
     linear_only = True
 
     def __init__(
@@ -48,7 +50,6 @@ class Lasso(ReconstructionModule):
         if weight < 0:
             raise DipLightningError(f"--model.weight must be non-negative, got {weight}")
         self.basis = basis
-        self.algorithm = f"lasso-{basis}"
         self.weight = weight
         self.transform = make_transform(basis, self.operator.image_shape, wavelet)
         self.step = 1.0 / self.operator.norm_squared()

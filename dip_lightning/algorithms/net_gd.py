@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from dip_lightning.algorithms.base import Chunk
 from dip_lightning.algorithms.untrained_prior import UntrainedPriorModule
+from dip_lightning.chunks import Chunk
 
 
 class NetGD(UntrainedPriorModule):

@@ -8,9 +8,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+from dip_lightning.algorithms.base import ReconstructionModule
+from dip_lightning.chunks import Chunk
 from dip_lightning.errors import DipLightningError
-from dip_lightning.priors.total_variation import GRADIENT_NORM_SQUARED, gradient, gradient_adjoint, total_variation
+from dip_lightning.regularizers.total_variation import (
+    GRADIENT_NORM_SQUARED,
+    gradient,
+    gradient_adjoint,
+    total_variation,
+)
 
 
 class TVMinimization(ReconstructionModule):
@@ -18,7 +24,7 @@ class TVMinimization(ReconstructionModule):
 
     .. math:: \min_{x \in [0, 1]^n} \; \tfrac12 \| A x - y \|_2^2 + \lambda \, \mathrm{TV}(x),
 
-    TV isotropic (:func:`~dip_lightning.priors.total_variation`). With a small lambda this is the
+    TV isotropic (:func:`~dip_lightning.regularizers.total_variation`). With a small lambda this is the
     noiseless TV recovery that TVAL3 solves (min TV(x) s.t. Ax = y), plus the box constraint that
     every pixel lies in [0, 1], which the untrained priors enforce too (their sigmoid output).
 
@@ -29,7 +35,7 @@ class TVMinimization(ReconstructionModule):
 
     Args:
         weight: the TV weight lambda. Tuned on MNIST training digits (``scripts/tune_baseline.py``).
-        **kwargs: operator, chunk_size, iterations, seed: see
+        **kwargs: operator, chunk_size, iterations, suspect_residual: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
 

@@ -10,8 +10,11 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 from torch.optim import Optimizer
 
-from dip_lightning.algorithms.base import Chunk, ReconstructionModule
+from dip_lightning.algorithms.base import ReconstructionModule
+from dip_lightning.algorithms.spectral import truncated_spectral_estimate
+from dip_lightning.chunks import Chunk
 from dip_lightning.errors import DipLightningError
+from dip_lightning.operators import MagnitudeMeasurements
 from dip_lightning.priors import DeepDecoder, PriorFactory
 
 
@@ -48,6 +51,8 @@ class UntrainedPriorModule(ReconstructionModule):
             path (:class:`~dip_lightning.priors.DeepDecoder`, :class:`~dip_lightning.priors.SkipNetwork`)
             and its arguments. Default: a Deep Decoder with channels [25, 15, 10].
         optimizer: optimizer of the network weights (a class path and its init args in config).
+        seed: base seed of the networks' initializations (:class:`~dip_lightning.seeding.Stream`):
+            network r of dataset image i is seeded by (seed, i, r) alone.
         restarts: independently seeded networks fitted per image; the reconstruction combines
             them, which averages out the different ways single networks overfit few measurements.
         combine: how restarts are combined: pixelwise ``mean`` or ``median``, or ``best``: per
@@ -80,7 +85,7 @@ class UntrainedPriorModule(ReconstructionModule):
             which thousands of iterations amplify into a different (equally good) reconstruction.
             A string picks ``torch.compile``'s mode instead of its default: ``reduce-overhead``
             (CUDA graphs on a GPU: the step's kernels replayed with one launch) or ``max-autotune``.
-        **kwargs: operator, chunk_size, iterations, seed: see
+        **kwargs: operator, chunk_size, iterations, suspect_residual: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
 
@@ -89,6 +94,7 @@ class UntrainedPriorModule(ReconstructionModule):
         *args: Any,
         prior: PriorFactory | None = None,
         optimizer: OptimizerCallable = adam,
+        seed: int = 0,
         restarts: int = 1,
         combine: Literal["mean", "median", "best"] = "mean",
         initialization: Literal["random", "spectral"] = "random",
@@ -107,7 +113,7 @@ class UntrainedPriorModule(ReconstructionModule):
         super().__init__(*args, **kwargs)
         if restarts < 1:
             raise DipLightningError(f"--model.restarts must be at least 1, got {restarts}")
-        if initialization == "spectral" and not hasattr(self.operator, "spectral_estimate"):
+        if initialization == "spectral" and not isinstance(self.operator, MagnitudeMeasurements):
             raise DipLightningError(
                 f"spectral initialization is defined for phase retrieval, not for {self.operator.name}; "
                 "use --model.initialization random"
@@ -146,7 +152,7 @@ class UntrainedPriorModule(ReconstructionModule):
         self.early_stop = early_stop
         self.variance_rate = 2.0 / (early_stop_window + 1)
         build = prior if prior is not None else DeepDecoder
-        self.prior = build(self.chunk_size * restarts, self.operator.image_shape, self.hparams.seed)
+        self.prior = build(self.chunk_size * restarts, self.operator.image_shape, seed)
         self.hparams["prior"] = self.prior.describe()
         self.optimizer_factory = optimizer
         self._evaluation_optimizer: Optimizer | None = None
@@ -185,7 +191,7 @@ class UntrainedPriorModule(ReconstructionModule):
         chunk.state["restart"] = restart
         self.clear_optimizer_state()
         if self.initialization == "spectral":
-            self.fit_prior_to(chunk, chunk.per_decoder(self.operator.spectral_estimate(chunk.measurements)))
+            self.fit_prior_to(chunk, chunk.per_decoder(truncated_spectral_estimate(self.operator, chunk.measurements)))
             self.clear_optimizer_state()
         with torch.no_grad():
             chunk.estimate = self.prior(chunk.decoders)

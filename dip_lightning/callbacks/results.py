@@ -19,7 +19,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-from dip_lightning.algorithms.base import ChunkResult
+from dip_lightning.chunks import ChunkResult
 from dip_lightning.errors import DipLightningError
 from dip_lightning.files import write_png
 
@@ -236,7 +236,7 @@ class ResultsWriter(Callback):
             "wall_seconds": time.perf_counter() - self.started,
             "image_seconds_total": sum(row["seconds"] for row in rows),
             **peak_memory(pl_module.device),
-            "dataset": datamodule.describe() if hasattr(datamodule, "describe") else None,
+            **(datamodule.describe() if hasattr(datamodule, "describe") else {"dataset": None}),
             "num_processes": trainer.world_size,
             **pl_module.describe(),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -135,9 +136,14 @@ class ImageDataModule(LightningDataModule):
     def load_images(self) -> Dataset:
         raise NotImplementedError
 
-    def describe(self) -> str:
-        """Name used in summaries, e.g. ``mnist-test``."""
+    @property
+    def dataset_name(self) -> str:
+        """The data's name in summaries and messages, e.g. ``mnist-test``."""
         return self.name
+
+    def describe(self) -> dict[str, Any]:
+        """What the summary records about the data."""
+        return {"dataset": self.dataset_name}
 
     def image_name(self, index: int) -> str:
         """File name stem of dataset image ``index`` (its number where images have no names)."""
@@ -145,7 +151,7 @@ class ImageDataModule(LightningDataModule):
 
     def source(self, index: int) -> str:
         """Where image ``index`` comes from, for error messages (its file where it has one)."""
-        return f"image {index} of {self.describe()}"
+        return f"image {index} of {self.dataset_name}"
 
     @property
     def has_references(self) -> bool:
@@ -172,11 +178,11 @@ class ImageDataModule(LightningDataModule):
         bad = [i for i in selection if not 0 <= i < dataset_size] if available == list(range(dataset_size)) else \
             sorted(set(selection) - set(available))
         if bad and available != list(range(dataset_size)):
-            raise DipLightningError(f"index {bad[0]} is not one of the images of {self.describe()} (--data.ids); "
+            raise DipLightningError(f"index {bad[0]} is not one of the images of {self.dataset_name} (--data.ids); "
                                     "fix --data.indices")
         if bad:
             raise DipLightningError(
-                f"index {bad[0]} is out of range: {self.describe()} has {dataset_size} images "
+                f"index {bad[0]} is out of range: {self.dataset_name} has {dataset_size} images "
                 f"(valid indices 0..{dataset_size - 1}); fix --data.indices"
             )
         if self.num_images is not None:
@@ -187,7 +193,7 @@ class ImageDataModule(LightningDataModule):
                                "to reconstruct all of them")
             selection = selection[: self.num_images]
         if not selection:
-            raise DipLightningError(f"no image selected from {self.describe()} (it is empty)")
+            raise DipLightningError(f"no image selected from {self.dataset_name} (it is empty)")
         return selection
 
     def check_images(self, indices: Sequence[int]) -> None:
@@ -199,11 +205,11 @@ class ImageDataModule(LightningDataModule):
                 continue
             if not torch.isfinite(image).all():
                 raise DipLightningError(
-                    f"image {i} of {self.describe()} contains NaN or Inf; fix or drop it (--data.indices)"
+                    f"image {i} of {self.dataset_name} contains NaN or Inf; fix or drop it (--data.indices)"
                 )
             if image.min() < 0 or image.max() > 1:
                 raise DipLightningError(
-                    f"image {i} of {self.describe()} has values in [{image.min():.3g}, {image.max():.3g}]; "
+                    f"image {i} of {self.dataset_name} has values in [{image.min():.3g}, {image.max():.3g}]; "
                     "pixels must lie in [0, 1]: rescale the data"
                 )
 

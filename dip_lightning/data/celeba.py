@@ -44,7 +44,8 @@ class CelebADataModule(ImageDataModule):
     def image_shape(self) -> ImageShape:
         return (3, self.image_size, self.image_size)
 
-    def describe(self) -> str:
+    @property
+    def dataset_name(self) -> str:
         return f"celeba-{self.split}"
 
     def image_name(self, index: int) -> str:

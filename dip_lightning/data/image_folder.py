@@ -63,7 +63,8 @@ class ImageFolderDataModule(ImageDataModule):
     def image_shape(self) -> ImageShape:
         return (self.channels, self.image_size, self.image_size)
 
-    def describe(self) -> str:
+    @property
+    def dataset_name(self) -> str:
         return f"folder:{os.path.basename(os.path.normpath(self.root))}"
 
     def image_name(self, index: int) -> str:

@@ -151,7 +151,8 @@ class ObservedImages(ImageDataModule):
     def has_references(self) -> bool:
         return self.references is not None
 
-    def describe(self) -> str:
+    @property
+    def dataset_name(self) -> str:
         return f"observed:{Path(self.root).name}"
 
     def image_name(self, index: int) -> str:
@@ -221,7 +222,8 @@ class MeasuredVectors(ImageDataModule):
     def has_references(self) -> bool:
         return self.references is not None
 
-    def describe(self) -> str:
+    @property
+    def dataset_name(self) -> str:
         return f"measured:{Path(self.root).name}"
 
     def available(self, dataset_size: int) -> list[int]:

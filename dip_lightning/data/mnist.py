@@ -45,7 +45,8 @@ class MNISTDataModule(ImageDataModule):
     def image_shape(self) -> ImageShape:
         return (1, 28, 28)
 
-    def describe(self) -> str:
+    @property
+    def dataset_name(self) -> str:
         return f"mnist-{'train' if self.train else 'test'}"
 
     def prepare_data(self) -> None:

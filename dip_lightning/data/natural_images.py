@@ -90,7 +90,8 @@ class NaturalImagesDataModule(ImageDataModule):
     def image_shape(self) -> ImageShape:
         return (self.channels, self.size, self.size)
 
-    def describe(self) -> str:
+    @property
+    def dataset_name(self) -> str:
         return f"skimage-{'gray' if self.channels == 1 else 'rgb'}{self.size}:{','.join(self.image_names)}"
 
     def image_name(self, index: int) -> str:

@@ -31,7 +31,7 @@ class CodedDiffraction(MagnitudeMeasurements):
     real part of A^H (the adjoint for real images), ``forward`` the m magnitudes. ``lift(y, A x)`` is
     ``y`` times the phase of ``A x``, so Net-PGD's step ``x - eta A^T(A x - lift(y, A x))`` is the
     paper's phase-retrieval step. Real images are determined up to a global sign (y(x) = y(-x)).
-    The spectral initialization is :meth:`MagnitudeMeasurements.spectral_estimate`.
+    The spectral initializations are :mod:`dip_lightning.algorithms.spectral`.
     Time per image O(L n log n), memory O(L n) for the masks (complex128).
     """
 

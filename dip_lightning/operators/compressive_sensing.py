@@ -108,3 +108,7 @@ class CompressiveSensing(Operator):
     def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
         dtype = self._product_dtype(y)
         return (y.to(dtype) @ self.matrix.to(dtype)).to(y.dtype).view(y.shape[0], *self.image_shape)
+
+    def rows(self, indices: Tensor) -> Tensor:
+        """The rows a_j of A for the measurements ``indices`` as images, A^T e_j: (len(indices), C, H, W)."""
+        return self.matrix[indices.to(self.matrix.device)].view(-1, *self.image_shape)
