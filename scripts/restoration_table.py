@@ -21,9 +21,7 @@ import json
 import time
 from pathlib import Path
 
-import yaml
-
-from dip_lightning.cli import run_fit
+from dip_lightning.cli import instantiate, run_fit
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 METHODS = {
@@ -57,9 +55,9 @@ def main() -> None:
     args = parser.parse_args()
 
     methods = args.methods or METHODS[args.task]
-    first = yaml.safe_load((CONFIGS / f"{args.task}_{methods[0]}.yaml").read_text())
-    images = args.images or first["data"]["init_args"]["images"]
-    channels = args.channels or first["data"]["init_args"].get("channels", 3)
+    _, data = instantiate(CONFIGS / f"{args.task}_{methods[0]}.yaml")  # the configs' images and channels
+    images = args.images or data.image_names
+    channels = args.channels or data.channels
     folder = Path(args.out) / args.task / f"{'-'.join(images)}_c{channels}"
     results = []
     for method in methods:

@@ -76,7 +76,7 @@ def test_print_config_shows_linked_keys(data_root):
         (["--model.operator.ratio", "1.5"], "ratio 1.5 is outside (0, 1]"),
         (["--model.operator.ratio", "0"], "ratio 0.0 is outside"),
         (["--data.indices", "[0, 99999]"], "index 99999 is out of range"),
-        (["--data.indices", "[]"], "--data.indices is empty"),
+        (["--data.indices", "[]"], "indices is empty"),
         (["--data.root", "/nonexistent/place"], "/nonexistent/place/MNIST/raw"),
         (["--model.prior.channels", "[25, 0, 10]"], "positive integers"),
         (["--model.no_such_key", "1"], "no_such_key"),

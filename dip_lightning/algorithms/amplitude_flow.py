@@ -57,7 +57,7 @@ class AmplitudeFlow(ReconstructionModule):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if step <= 0:
-            raise DipLightningError(f"--model.step must be positive, got {step}")
+            raise DipLightningError(f"step must be positive, got {step} (--model.step)")
         self.step = step
         self.step_size = step / self.operator.norm_squared()
         self.truncation = truncation
@@ -114,7 +114,7 @@ class SparseAmplitudeFlow(AmplitudeFlow):
             raise DipLightningError("SPARTA's support estimate assumes Gaussian measurements: use it with "
                                     "PhaseRetrieval, or AmplitudeFlow (TAF) with coded diffraction")
         if not sparsity > 0:
-            raise DipLightningError(f"--model.sparsity must be positive (a fraction of m), got {sparsity}")
+            raise DipLightningError(f"sparsity must be positive (a fraction of m), got {sparsity} (--model.sparsity)")
         self.sparsity = sparsity
         self.basis = basis
         self.k = min(self.operator.n, max(1, round(sparsity * self.operator.m)))

@@ -50,9 +50,9 @@ class ReconstructionModule(LightningModule):
                  suspect_residual: float | None = None) -> None:
         super().__init__()
         if iterations < 1:
-            raise DipLightningError(f"--model.iterations must be at least 1, got {iterations}")
+            raise DipLightningError(f"iterations must be at least 1, got {iterations} (--model.iterations)")
         if suspect_residual is not None and not suspect_residual > 0:
-            raise DipLightningError(f"--model.suspect_residual must be positive or null, got {suspect_residual}")
+            raise DipLightningError(f"suspect_residual must be positive or null, got {suspect_residual} (--model.suspect_residual)")
         if chunk_size < 1:
             raise DipLightningError(f"chunk_size must be a positive integer, got {chunk_size}")
         self.check_operator(operator)

@@ -48,7 +48,7 @@ class Lasso(ReconstructionModule):
     ) -> None:
         super().__init__(*args, **kwargs)
         if weight < 0:
-            raise DipLightningError(f"--model.weight must be non-negative, got {weight}")
+            raise DipLightningError(f"weight must be non-negative, got {weight} (--model.weight)")
         self.basis = basis
         self.weight = weight
         self.transform = make_transform(basis, self.operator.image_shape, wavelet)

@@ -37,7 +37,7 @@ class NetPGD(UntrainedPriorModule):
     def __init__(self, *args, eta: float | None = None, inner_steps: int = 10, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if inner_steps < 1:
-            raise DipLightningError(f"--model.inner_steps must be at least 1, got {inner_steps}")
+            raise DipLightningError(f"inner_steps must be at least 1, got {inner_steps} (--model.inner_steps)")
         self.eta = 0.25 * self.operator.n / self.operator.m if eta is None else eta
         self.inner_steps = inner_steps
 

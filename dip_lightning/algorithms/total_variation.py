@@ -46,7 +46,7 @@ class TVMinimization(ReconstructionModule):
     def __init__(self, *args: Any, weight: float = 0.001, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if weight < 0:
-            raise DipLightningError(f"--model.weight must be non-negative, got {weight}")
+            raise DipLightningError(f"weight must be non-negative, got {weight} (--model.weight)")
         self.weight = weight
         self.step = 1.0 / math.sqrt(self.operator.norm_squared() + GRADIENT_NORM_SQUARED)
 

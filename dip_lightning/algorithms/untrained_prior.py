@@ -112,16 +112,16 @@ class UntrainedPriorModule(ReconstructionModule):
     ) -> None:
         super().__init__(*args, **kwargs)
         if restarts < 1:
-            raise DipLightningError(f"--model.restarts must be at least 1, got {restarts}")
+            raise DipLightningError(f"restarts must be at least 1, got {restarts} (--model.restarts)")
         if initialization == "spectral" and not isinstance(self.operator, MagnitudeMeasurements):
             raise DipLightningError(
                 f"spectral initialization is defined for phase retrieval, not for {self.operator.name}; "
                 "use --model.initialization random"
             )
         if input_noise < 0:
-            raise DipLightningError(f"--model.input_noise must be non-negative, got {input_noise}")
+            raise DipLightningError(f"input_noise must be non-negative, got {input_noise} (--model.input_noise)")
         if average is not None and not 0 <= average < 1:
-            raise DipLightningError(f"--model.average must lie in [0, 1) (e.g. 0.99) or be null, got {average}")
+            raise DipLightningError(f"average must lie in [0, 1) (e.g. 0.99) or be null, got {average} (--model.average)")
         if early_stop is not None and early_stop < 1 or early_stop_window < 1:
             raise DipLightningError(
                 f"--model.early_stop ({early_stop}) and --model.early_stop_window ({early_stop_window}) must be "

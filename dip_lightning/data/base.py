@@ -109,16 +109,16 @@ class ImageDataModule(LightningDataModule):
     ) -> None:
         super().__init__()
         if chunk_size < 1:
-            raise DipLightningError(f"--data.chunk_size must be a positive integer, got {chunk_size}")
+            raise DipLightningError(f"chunk_size must be a positive integer, got {chunk_size} (--data.chunk_size)")
         if num_images is not None and num_images < 1:
             raise DipLightningError(
                 f"--data.num_images {num_images} selects no image; pass a positive number"
             )
         if indices is not None:
             if len(indices) == 0:
-                raise DipLightningError("--data.indices is empty; list at least one image, e.g. '[0, 1, 2]'")
+                raise DipLightningError("indices is empty; list at least one image, e.g. '[0, 1, 2]' (--data.indices)")
             if len(set(indices)) != len(indices):
-                raise DipLightningError(f"--data.indices {indices} repeats an index; list each image once")
+                raise DipLightningError(f"indices {indices} repeats an index; list each image once (--data.indices)")
         self.root = resolve_root(root)
         self.indices = indices
         self.num_images = num_images

@@ -55,7 +55,7 @@ class ImageFolderDataModule(ImageDataModule):
     def __init__(self, *args, image_size: int = 64, channels: int = 3, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if channels not in (1, 3):
-            raise DipLightningError(f"--data.channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+            raise DipLightningError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels} (--data.channels)")
         self.image_size = image_size
         self.channels = channels
 

@@ -122,9 +122,9 @@ class ObservedImages(ImageDataModule):
                  **kwargs) -> None:
         super().__init__(root, *args, **kwargs)
         if channels not in (1, 3):
-            raise DipLightningError(f"--data.channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+            raise DipLightningError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels} (--data.channels)")
         if scale < 1:
-            raise DipLightningError(f"--data.scale must be a positive integer, got {scale}")
+            raise DipLightningError(f"scale must be a positive integer, got {scale} (--data.scale)")
         self.references = references
         self.scale = scale
         self.channels = channels
@@ -192,7 +192,7 @@ class MeasuredVectors(ImageDataModule):
                  ids: list[int] | None = None, **kwargs) -> None:
         super().__init__(root, *args, **kwargs)
         if len(image_shape) != 3 or min(image_shape) < 1:
-            raise DipLightningError(f"--data.image_shape must be [channels, height, width], got {image_shape}")
+            raise DipLightningError(f"image_shape must be [channels, height, width], got {image_shape} (--data.image_shape)")
         self._image_shape = tuple(int(s) for s in image_shape)
         self.references = references
         self.files = files_in(Path(self.root), ARRAY_SUFFIXES, "measurement vectors", "--data.root")

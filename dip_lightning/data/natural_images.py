@@ -81,9 +81,9 @@ class NaturalImagesDataModule(ImageDataModule):
                 f"--data.images {images}: {unknown or 'empty'}; choose from the bundled images {', '.join(BUNDLED)}"
             )
         if channels not in (1, 3):
-            raise DipLightningError(f"--data.channels must be 1 (grayscale) or 3 (colour), got {channels}")
+            raise DipLightningError(f"channels must be 1 (grayscale) or 3 (colour), got {channels} (--data.channels)")
         if size < 1:
-            raise DipLightningError(f"--data.size must be positive, got {size}")
+            raise DipLightningError(f"size must be positive, got {size} (--data.size)")
         self.image_names, self.size, self.channels = list(images), size, channels
 
     @property

@@ -46,10 +46,10 @@ class CodedDiffraction(MagnitudeMeasurements):
     ) -> None:
         n = int(torch.Size(image_shape).numel())
         if masks < 1:
-            raise DipLightningError(f"--model.operator.masks must be at least 1, got {masks}")
+            raise DipLightningError(f"masks must be at least 1, got {masks} (--model.operator.masks)")
         if not 0 < kept <= 1:
-            raise DipLightningError(f"--model.operator.kept must lie in (0, 1] (the fraction of the {masks * n} "
-                                    f"coded diffraction magnitudes measured), got {kept}")
+            raise DipLightningError(f"kept must lie in (0, 1] (the fraction of the {masks * n} coded diffraction "
+                                    f"magnitudes measured), got {kept} (--model.operator.kept)")
         m = max(1, round(kept * masks * n))
         super().__init__(image_shape, m, noise_sigma, seed)
         self.masks, self.kept_fraction = masks, kept

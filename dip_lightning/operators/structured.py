@@ -48,7 +48,7 @@ class StructuredCompressiveSensing(Operator):
         n = int(torch.Size(image_shape).numel())
         super().__init__(image_shape, num_measurements(ratio, n, self.max_ratio, self.problem), noise_sigma, seed)
         if rounds < 1:
-            raise DipLightningError(f"--model.operator.rounds must be at least 1, got {rounds}")
+            raise DipLightningError(f"rounds must be at least 1, got {rounds} (--model.operator.rounds)")
         self.ratio = ratio
         self.rounds = rounds
         self.scale = math.sqrt(self.n / self.m)
