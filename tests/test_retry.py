@@ -7,60 +7,66 @@ from dip_lightning.operators import PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
 
 
-def module(retry_residual: float, **kwargs) -> NetGD:
+def module(retry_residual: float | None, retry_until: float = 0.5, **kwargs) -> NetGD:
     return NetGD(PhaseRetrieval((1, 8, 8), ratio=1.0), chunk_size=2, iterations=20, restarts=3, combine="best",
                  prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]), retry_residual=retry_residual,
-                 retry_every=4, retry_until=0.5, optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), **kwargs)
+                 retry_every=4, retry_until=retry_until, optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                 **kwargs)
 
 
-def start(model: NetGD):
-    images = torch.rand(2, 1, 8, 8)
-    with torch.enable_grad():
-        chunk = model.begin_chunk({"index": torch.tensor([7, 3]), "image": images})
-        for _ in range(4):
-            model.outer_step(chunk)
-            chunk.iteration += 1
-    return chunk
+def momentum(model: NetGD) -> torch.Tensor:
+    return model.optimizer().state[model.prior.weights[0]]["momentum_buffer"].clone()
+
+
+def around_first_retry(model: NetGD) -> tuple[dict, dict]:
+    """Run a chunk through the package's loop and snapshot it just before and just after the bookkeeping
+    (``after_step``) of iteration 4, the first retry point."""
+    before, after = {}, {}
+    bookkeeping = model.after_step
+
+    def spy(chunk) -> None:
+        if chunk.iteration == 4:
+            outputs = model.prior(chunk.decoders).detach()
+            before.update(outputs=outputs, momentum=momentum(model),
+                          residual=model.operator.relative_residual(outputs, chunk.decoder_measurements).view(3, 2))
+        bookkeeping(chunk)
+        if chunk.iteration == 4:
+            after.update(outputs=model.prior(chunk.decoders).detach(), momentum=momentum(model),
+                         estimate=chunk.estimate.clone(), restart=chunk.state["restart"].clone(),
+                         retried=chunk.state.get("retried"), index=chunk.index.clone())
+
+    model.after_step = spy
+    model.reconstruct({"index": torch.tensor([7, 3]), "image": torch.rand(2, 1, 8, 8)})
+    return before, after
 
 
 def test_failing_images_get_fresh_restarts_except_their_best():
-    model = module(retry_residual=1e-9)  # every network fails this bar
-    chunk = start(model)
-    outputs = model.prior(chunk.decoders).detach()
-    residual = model.operator.relative_residual(outputs, chunk.decoder_measurements).view(3, 2)
-    best = residual.argmin(0)
-    momentum = model.optimizer().state[model.prior.weights[0]]["momentum_buffer"].clone()
-    model.after_step(chunk)
-    restarts = chunk.state["restart"].view(3, 2)
+    before, after = around_first_retry(module(retry_residual=1e-9))  # every network fails this bar
+    best = before["residual"].argmin(0)
+    restarts = after["restart"].view(3, 2)
     for image in range(2):
         for r in range(3):
             slot = r * 2 + image
-            if r == best[image]:  # kept as it was
+            if r == best[image]:  # kept as it was, momentum included
                 assert restarts[r, image] == r
-                torch.testing.assert_close(model.prior(chunk.decoders)[slot], outputs[slot])
+                torch.testing.assert_close(after["outputs"][slot], before["outputs"][slot])
+                assert torch.equal(after["momentum"][slot], before["momentum"][slot])
             else:  # a fresh network, seeded by (image, new restart number) alone, with no momentum
                 assert restarts[r, image] == r + 3
                 fresh = DeepDecoder(1, (1, 8, 8), 0, channels=[6, 4])
-                fresh.reset(chunk.index[image : image + 1], torch.tensor([r + 3]))
-                torch.testing.assert_close(model.prior(chunk.decoders)[slot], fresh()[0])
-                torch.testing.assert_close(chunk.estimate[slot], fresh()[0])
-                assert model.optimizer().state[model.prior.weights[0]]["momentum_buffer"][slot].abs().max() == 0
-            if r == best[image]:
-                assert torch.equal(model.optimizer().state[model.prior.weights[0]]["momentum_buffer"][slot],
-                                   momentum[slot])
-    assert chunk.state["retried"] == 4
+                fresh.reset(after["index"][image : image + 1], torch.tensor([r + 3]))
+                torch.testing.assert_close(after["outputs"][slot], fresh()[0])
+                torch.testing.assert_close(after["estimate"][slot], fresh()[0])
+                assert after["momentum"][slot].abs().max() == 0
+    assert after["retried"] == 4
 
 
 def test_nothing_is_retried_when_every_image_passes_or_the_window_is_over():
-    model = module(retry_residual=10.0)
-    chunk = start(model)
-    model.after_step(chunk)
-    assert "retried" not in chunk.state and chunk.state["restart"].tolist() == [0, 0, 1, 1, 2, 2]
-    late = module(retry_residual=1e-9)
-    chunk = start(late)
-    chunk.iteration = 12  # past retry_until * iterations = 10
-    late.after_step(chunk)
-    assert "retried" not in chunk.state
+    _, after = around_first_retry(module(retry_residual=10.0))
+    assert after["retried"] is None and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]
+    late = module(retry_residual=1e-9, retry_until=0.15)  # the window ends at iteration 3
+    _, after = around_first_retry(late)
+    assert after["retried"] is None and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_images_above_the_suspect_residual_are_flagged():
