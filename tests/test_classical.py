@@ -71,5 +71,7 @@ def test_bicubic_upsampling_beats_nearest_neighbour():
 def test_methods_refuse_the_wrong_operator():
     with pytest.raises(DipLightningError, match="BiharmonicInpainting needs the Inpainting operator"):
         BiharmonicInpainting(Denoising((1, 8, 8)))
+    with pytest.raises(DipLightningError, match="choose one as the model's class_path"):
+        ClassicalRestoration(Denoising((1, 8, 8)))
     with pytest.raises(DipLightningError, match="spectral initialization"):
         NetGD(Denoising((1, 8, 8)), initialization="spectral")

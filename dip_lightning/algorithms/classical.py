@@ -43,6 +43,11 @@ class ClassicalRestoration(ReconstructionModule):
 
     def __init__(self, operator: Operator, options: dict[str, Any] | None = None, chunk_size: int = 16,
                  iterations: int = 1) -> None:
+        if type(self) is ClassicalRestoration:
+            raise DipLightningError(
+                "ClassicalRestoration is the base of the classical methods; choose one as the model's class_path: "
+                "TVDenoiser, WaveletDenoiser, NLMeansDenoiser, BiharmonicInpainting or BicubicUpsampling"
+            )
         super().__init__(operator, chunk_size=chunk_size, iterations=iterations)
         self.options = dict(options or {})
 
