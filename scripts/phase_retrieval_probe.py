@@ -65,12 +65,21 @@ def checkpoint(chunk, loss) -> None:
     print(f"it {chunk.iteration} ({time.perf_counter()-t:.0f}s): best-residual nMSE mean {bn.mean():.4f} median "
           f"{bn.median():.4f} worst {bn.max():.3f} fails {(bn>0.1).sum().item()} | oracle mean "
           f"{nm.min(0).values.mean():.4f} retried {chunk.state.get('retried', 0)}", flush=True)
-    last.update(res=res, nm=nm)
+    # how far the kept restart is from the nearest other restart: restarts that found the image agree
+    stacked = est.view(a.restarts, a.digits, -1)
+    kept = stacked[best, torch.arange(a.digits)]
+    spread = (stacked - kept).pow(2).sum(-1) / kept.pow(2).sum(-1).clamp_min(1e-12)
+    spread[best, torch.arange(a.digits)] = torch.inf
+    last.update(res=res, nm=nm, best=best, agreement=spread.min(0).values)
 
 
 m.reconstruct(batch, on_step=checkpoint, stop_early=False)
 res, nm = last["res"], last["nm"]
 print("digits", idx, f"(seed {a.seed}, {'training' if a.train else 'test'} digits)")
+print("digit index | kept restart: residual nMSE | distance to the nearest other restart")
+for d in range(a.digits):
+    b = last["best"][d]
+    print(f"summary {d} {idx[d]} {res[b, d]:.3f} {nm[b, d]:.4f} {last['agreement'][d]:.4f}")
 for d in range(a.digits):
     r, n = res[:, d], nm[:, d]
     print(d, idx[d], " ".join(f"{rr:.3f}/{nn:.3f}" for rr, nn in zip(r.tolist(), n.tolist())))

@@ -9,7 +9,9 @@ from tests.helpers import cli, read_results
 
 pytestmark = pytest.mark.slow  # real CLI runs / several processes
 
-QUICK = ["--trainer.enable_progress_bar", "false", "--model.iterations", "30", "--model.restarts", "1"]
+# eager steps: compilation (the configs' default) is tested by the fast config's run below and tests/test_compile.py
+QUICK = ["--trainer.enable_progress_bar", "false", "--model.iterations", "30", "--model.restarts", "1",
+         "--model.compile", "false"]
 
 
 def test_fit_writes_results_summary_grid_and_offline_wandb_run(tmp_path, data_root):

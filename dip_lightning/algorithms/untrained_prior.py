@@ -162,14 +162,27 @@ class UntrainedPriorModule(ReconstructionModule):
 
     # ----------------------------------------------------------------------------- optimizer
     def configure_optimizers(self) -> Optimizer:
-        return self.optimizer_factory(self.prior.parameters())
+        return self.build_optimizer()
+
+    def build_optimizer(self) -> Optimizer:
+        """The configured optimizer of the networks' weights, its learning rates times :meth:`lr_scale`."""
+        optimizer = self.optimizer_factory(self.prior.parameters())
+        scale = self.lr_scale()
+        if scale != 1.0:
+            for group in optimizer.param_groups:
+                group["lr"] = group["lr"] * scale
+        return optimizer
+
+    def lr_scale(self) -> float:
+        """Factor applied to the optimizer's learning rate (1: the rate as configured)."""
+        return 1.0
 
     def optimizer(self) -> Optimizer:
         """The network optimizer: Lightning's during fit, a private one in validate/test."""
         if self._trainer is not None and self._trainer.training:
             return self.optimizers()
         if self._evaluation_optimizer is None:
-            self._evaluation_optimizer = self.optimizer_factory(self.prior.parameters())
+            self._evaluation_optimizer = self.build_optimizer()
         return self._evaluation_optimizer
 
     def backward_sum(self, loss: Tensor) -> None:
