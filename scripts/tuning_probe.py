@@ -9,7 +9,7 @@ default keeps it constant. Prints mean / median / worst nMSE and the seconds of 
 new shape includes its compilation). Examples (the tables of docs/results/speed/README.md)::
 
     python scripts/tuning_probe.py --config configs/mnist_cs_netgd.yaml --train-digits 32 --seed 5 \\
-        --variant "--model.operator.ratio 0.1 --model.relative_lr true --model.optimizer.init_args.lr 0.02"
+        --variant "--model.operator.ratio 0.1" --variant "--model.optimizer.init_args.lr 0.25"
     python scripts/tuning_probe.py --config configs/celeba_cs_netgd.yaml --indices "[8, 9, 10, 11, 12, 13, 14, 15]" \\
         --variant "--model.iterations 600" --variant "--model.iterations 500 --model.optimizer.init_args.lr 0.03"
 """

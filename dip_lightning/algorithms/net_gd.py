@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from torch import Tensor
 
 from dip_lightning.algorithms.untrained_prior import UntrainedPriorModule
 from dip_lightning.chunks import Chunk
+from dip_lightning.errors import DipLightningError
 
 
 class NetGD(UntrainedPriorModule):
@@ -20,28 +22,32 @@ class NetGD(UntrainedPriorModule):
     Image Prior (Ulyanov et al., 2018); with the Deep Decoder, Heckel & Hand (2019).
 
     Args:
-        relative_lr: give the optimizer's learning rate in units of :math:`1/L`, where
+        curvature_lr: an upper bound on the learning rate in units of :math:`1/L`, where
             :math:`L = 2 \|A\|_2^2 / m` is the curvature of the data loss in image space (the
             Lipschitz constant of its gradient, :math:`\|A\|_2^2` by power iteration): the optimizer
-            runs with lr / L. For Gaussian compressive sensing L grows about fivefold from f = 0.25 to
-            f = 0.1 (MNIST: 0.090 and 0.436), so a plain learning rate fast at one ratio diverges at
-            the other, where a relative one suits both (``docs/results/speed/``).
+            runs with ``min(lr, curvature_lr / L)``. For Gaussian compressive sensing L grows about
+            fivefold from f = 0.25 to f = 0.1 (MNIST: 0.090 and 0.436), so a learning rate fast at
+            one ratio diverges at the other; the configured lr then bounds the rate where L is small,
+            since too large a step also collapses a network to a blank image whatever L is
+            (``docs/results/speed/``). ``null``: the configured lr at every ratio.
         **kwargs: see :class:`UntrainedPriorModule`.
     """
 
     algorithm = "net-gd"
 
-    def __init__(self, *args: Any, relative_lr: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, curvature_lr: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.relative_lr = relative_lr
+        if curvature_lr is not None and not curvature_lr > 0:
+            raise DipLightningError(f"curvature_lr must be positive or null, got {curvature_lr} (--model.curvature_lr)")
+        self.curvature_lr = curvature_lr
         self._curvature: float | None = None
 
-    def lr_scale(self) -> float:
-        if not self.relative_lr:
-            return 1.0
+    def lr_bound(self) -> float:
+        if self.curvature_lr is None:
+            return math.inf
         if self._curvature is None:
             self._curvature = 2 * self.operator.norm_squared(iterations=100, margin=1.0) / self.operator.m
-        return 1.0 / self._curvature
+        return self.curvature_lr / self._curvature
 
     def outer_step(self, chunk: Chunk) -> Tensor:
         loss, outputs = self.fitting_step(chunk, chunk.decoder_measurements, through_operator=True)
@@ -49,4 +55,4 @@ class NetGD(UntrainedPriorModule):
         return loss
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "relative_lr": self.relative_lr}
+        return {**super().describe(), "curvature_lr": self.curvature_lr}

@@ -3,6 +3,7 @@ and the regularizers the Deep Image Prior depends on (input noise, output averag
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
@@ -165,17 +166,16 @@ class UntrainedPriorModule(ReconstructionModule):
         return self.build_optimizer()
 
     def build_optimizer(self) -> Optimizer:
-        """The configured optimizer of the networks' weights, its learning rates times :meth:`lr_scale`."""
+        """The configured optimizer of the networks' weights, its learning rates at most :meth:`lr_bound`."""
         optimizer = self.optimizer_factory(self.prior.parameters())
-        scale = self.lr_scale()
-        if scale != 1.0:
-            for group in optimizer.param_groups:
-                group["lr"] = group["lr"] * scale
+        bound = self.lr_bound()
+        for group in optimizer.param_groups:
+            group["lr"] = min(group["lr"], bound)
         return optimizer
 
-    def lr_scale(self) -> float:
-        """Factor applied to the optimizer's learning rate (1: the rate as configured)."""
-        return 1.0
+    def lr_bound(self) -> float:
+        """The largest learning rate the method allows (inf: the rate as configured)."""
+        return math.inf
 
     def optimizer(self) -> Optimizer:
         """The network optimizer: Lightning's during fit, a private one in validate/test."""
