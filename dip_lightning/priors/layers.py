@@ -32,8 +32,8 @@ def channel_norm(h: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
 
     Eagerly this is one ``F.group_norm`` over the (1, B * C, H, W) view with a group per channel of
     each network: PyTorch's fused kernel, forward and backward, which reduces each group on its own,
-    in the same order whatever the number of groups (about 5x faster than composing it from
-    ``var_mean``). Under ``torch.compile`` it is that composition, which Inductor fuses into the
+    in the same order whatever the number of groups (``var_mean`` alone took 2 ms of an 11 ms MNIST
+    step). Under ``torch.compile`` it is that composition, which Inductor fuses into the
     neighbouring kernels, with the inverse square root in float64 (see :func:`exact_sigmoid`).
     """
     if torch.compiler.is_compiling():
@@ -88,8 +88,8 @@ def upsample(h: Tensor, size: tuple[int, int]) -> Tensor:
     """Bilinear upsampling (``align_corners=False``) of (B, C, H, W) to (B, C, *size).
 
     Eagerly, as the separable product ``U_H h[b, c] U_W^T`` with the interpolation matrices
-    (:func:`interpolation_matrix`), two batched products whose backward is two more: about 3x faster
-    on the CPU than ``F.interpolate``, whose backward dominated a Deep Decoder step. The batch of
+    (:func:`interpolation_matrix`), two batched products whose backward is two more, instead of
+    ``F.interpolate``, whose CPU backward took 2.2 ms of an 11 ms MNIST step. The batch of
     each product is the networks (or their channels), so each network's product has the same shape
     whatever the chunk size. Under ``torch.compile``, :func:`upsample2x` where ``size`` doubles H
     and W.
