@@ -28,7 +28,8 @@ warnings.filterwarnings("ignore", message="LightningCLI's args parameter is inte
 warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`")
 
 TRAINER_DEFAULTS = {
-    "max_epochs": 1,  # the datamodule serves each chunk `iterations` times within one epoch
+    "max_epochs": 1,  # the datamodule serves each chunk's steps within one epoch
+    "log_every_n_steps": 5,  # 50 outer iterations at the default 10 per step
     "num_sanity_val_steps": 0,
     "enable_checkpointing": False,  # results are written per chunk by ResultsWriter instead
     "inference_mode": False,  # validate/test fit decoders, so they need gradients
@@ -56,6 +57,7 @@ class DipLightningCLI(LightningCLI):
         )
         parser.link_arguments("data.init_args.chunk_size", "model.init_args.chunk_size")
         parser.link_arguments("model.init_args.iterations", "data.init_args.iterations")
+        parser.link_arguments("model.init_args.iterations_per_step", "data.init_args.iterations_per_step")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

@@ -25,8 +25,8 @@ class ReconstructionModule(LightningModule):
     The methods see only y and the operator; nMSE, PSNR and SSIM are computed where a reference
     is given, the relative measurement residual ||y - A(x_hat)|| / ||y|| always.
 
-    During ``fit`` one ``training_step`` is one outer iteration of the method for the whole
-    chunk (all its images at once, vectorized); after ``iterations`` steps the chunk is finished,
+    During ``fit`` one ``training_step`` runs ``iterations_per_step`` outer iterations of the method
+    for the whole chunk (all its images at once, vectorized); after ``iterations`` of them the chunk is finished,
     its per-image results are handed to the callbacks (:class:`~dip_lightning.callbacks.ResultsWriter`)
     and the next chunk starts. ``validate`` and ``test`` run the same reconstruction, a whole
     chunk per step. Subclasses implement :meth:`initialize` (the chunk's starting point) and
@@ -38,6 +38,11 @@ class ReconstructionModule(LightningModule):
             config a class path and its arguments, its ``image_shape`` linked from the datamodule.
         chunk_size: images held at once (the CLI links it from ``data.chunk_size``).
         iterations: outer iterations per image.
+        iterations_per_step: outer iterations per ``training_step`` (the CLI links it to the datamodule's). A
+            Lightning step costs about 1.5 ms of its own (loop, hooks, logging; ``docs/results/speed/``), as much as
+            a third of a fast iteration, so the default 10 runs ten between them. The result does not depend on it;
+            the progress bar counts steps, ``trainer.global_step`` and the W&B curves' axis still count iterations
+            (optimizer steps), and progress is logged every ``log_every_n_steps`` steps.
         suspect_residual: flag an image ``suspect`` (column ``status``) when its relative
             measurement residual ||y - A(x_hat)|| / ||y|| exceeds this: a failure detected from
             the measurements alone (the phase-retrieval configs set it; ``null`` for none).
@@ -47,10 +52,13 @@ class ReconstructionModule(LightningModule):
     linear_only = False  # True for methods that need y = A x (no phase retrieval)
 
     def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000,
-                 suspect_residual: float | None = None) -> None:
+                 iterations_per_step: int = 10, suspect_residual: float | None = None) -> None:
         super().__init__()
         if iterations < 1:
             raise DipLightningError(f"iterations must be at least 1, got {iterations} (--model.iterations)")
+        if iterations_per_step < 1:
+            raise DipLightningError(
+                f"iterations_per_step must be at least 1, got {iterations_per_step} (--model.iterations_per_step)")
         if suspect_residual is not None and not suspect_residual > 0:
             raise DipLightningError(f"suspect_residual must be positive or null, got {suspect_residual} (--model.suspect_residual)")
         if chunk_size < 1:
@@ -60,6 +68,7 @@ class ReconstructionModule(LightningModule):
         self.hparams["operator"] = {"class": type(operator).__name__, **operator.describe()}
         self.automatic_optimization = False
         self.iterations = iterations
+        self.iterations_per_step = iterations_per_step
         self.chunk_size = chunk_size
         self.suspect_residual = suspect_residual
         self.restarts = 1
@@ -97,6 +106,12 @@ class ReconstructionModule(LightningModule):
         return callbacks
 
     def on_fit_start(self) -> None:
+        served = getattr(self.trainer.datamodule, "iterations_per_step", self.iterations_per_step)
+        if served != self.iterations_per_step:
+            raise DipLightningError(
+                f"the datamodule serves each chunk for {served} iterations per step but model.iterations_per_step is "
+                f"{self.iterations_per_step}; give both the same value (dip-lightning links them)"
+            )
         if isinstance(self.trainer.strategy.model, torch.nn.parallel.DistributedDataParallel):
             raise DipLightningError(
                 "plain DDP would average the gradients of different images across processes; "
@@ -219,7 +234,10 @@ class ReconstructionModule(LightningModule):
             self._stopped_early = None
             self.chunk = self.begin_chunk(batch)
         chunk = self.chunk
-        loss = self.advance(chunk)
+        for _ in range(self.iterations_per_step):
+            loss = self.advance(chunk)
+            if chunk.iteration >= self.iterations or self.converged(chunk):
+                break
         if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:  # when Lightning records logs
             self._log_progress(chunk, loss)
         if chunk.iteration < self.iterations and not self.converged(chunk):

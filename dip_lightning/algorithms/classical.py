@@ -37,18 +37,19 @@ class ClassicalRestoration(ReconstructionModule):
             (e.g. ``{weight: 0.08}`` for TV, ``{wavelet: db2}`` for wavelets).
         operator, chunk_size: see :class:`~dip_lightning.algorithms.ReconstructionModule`.
         iterations: 1 (the method is one step).
+        iterations_per_step: see :class:`~dip_lightning.algorithms.ReconstructionModule` (no effect here).
     """
 
     operator_type: type[Operator] = Operator
 
     def __init__(self, operator: Operator, options: dict[str, Any] | None = None, chunk_size: int = 16,
-                 iterations: int = 1) -> None:
+                 iterations: int = 1, iterations_per_step: int = 10) -> None:
         if type(self) is ClassicalRestoration:
             raise DipLightningError(
                 "ClassicalRestoration is the base of the classical methods; choose one as the model's class_path: "
                 "TVDenoiser, WaveletDenoiser, NLMeansDenoiser, BiharmonicInpainting or BicubicUpsampling"
             )
-        super().__init__(operator, chunk_size=chunk_size, iterations=iterations)
+        super().__init__(operator, chunk_size=chunk_size, iterations=iterations, iterations_per_step=iterations_per_step)
         self.options = dict(options or {})
 
     def check_operator(self, operator: Operator) -> None:

@@ -105,7 +105,8 @@ class ResultsWriter(Callback):
 
     A run started again in the same folder resumes: it keeps the chunks already there and skips
     their images (the datamodule is told through ``exclude``), provided the method and dataset
-    are the same (``chunks/run.json``); otherwise it stops with an error before any work.
+    are the same (``chunks/run.json``; the chunk size and iterations per step may differ, as they do
+    not change an image's result); otherwise it stops with an error before any work.
     """
 
     def __init__(self, max_grid_images: int = 32, png_bits: int = 8) -> None:
@@ -122,7 +123,7 @@ class ResultsWriter(Callback):
         self.started = time.perf_counter()
         chunks = self.chunk_dir(trainer)
         run = {"dataset": getattr(trainer.datamodule, "describe", lambda: None)(),
-               **{k: v for k, v in pl_module.hparams.items() if k != "chunk_size"}}
+               **{k: v for k, v in pl_module.hparams.items() if k not in ("chunk_size", "iterations_per_step")}}
         run = json.loads(json.dumps(run, default=str))
         saved = chunks / "run.json"
         if saved.is_file():

@@ -84,8 +84,8 @@ class ImageDataModule(LightningDataModule):
     image), truncated to the first ``num_images``. Each process takes every ``world_size``-th
     selected image; its share is cut into the fewest chunks of at most ``chunk_size`` images
     (nearly equal in size, equally many on every process) reconstructed together, and during
-    ``fit`` each chunk is served ``iterations`` times in a row (one training step per outer
-    iteration).
+    ``fit`` each chunk is served ceil(``iterations`` / ``iterations_per_step``) times in a row (one
+    training step per ``iterations_per_step`` outer iterations).
 
     Args:
         root: data folder; defaults to ``$DIP_LIGHTNING_DATA``, then ``./data``.
@@ -93,6 +93,7 @@ class ImageDataModule(LightningDataModule):
         num_images: keep only the first N of the selection.
         chunk_size: images reconstructed at once per process.
         iterations: outer iterations per chunk (the CLI links it to ``model.iterations``).
+        iterations_per_step: outer iterations per training step (the CLI links it to ``model.iterations_per_step``).
         num_workers: DataLoader worker processes (loading is once per chunk, so 0 is fine).
     """
 
@@ -105,6 +106,7 @@ class ImageDataModule(LightningDataModule):
         num_images: int | None = None,
         chunk_size: int = 16,
         iterations: int = 1,
+        iterations_per_step: int = 10,
         num_workers: int = 0,
     ) -> None:
         super().__init__()
@@ -124,6 +126,7 @@ class ImageDataModule(LightningDataModule):
         self.num_images = num_images
         self.chunk_size = chunk_size
         self.iterations = iterations
+        self.iterations_per_step = iterations_per_step
         self.num_workers = num_workers
         self.images: Dataset | None = None
         self.selection: list[int] = []
@@ -249,7 +252,7 @@ class ImageDataModule(LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.iterations)
+        return self._loader(math.ceil(self.iterations / self.iterations_per_step))
 
     def val_dataloader(self) -> DataLoader | list:
         # `fit` is the reconstruction itself: no extra validation pass after it
