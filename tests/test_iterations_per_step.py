@@ -41,8 +41,11 @@ def run(per_step: int, root, data_root, **kwargs) -> tuple[torch.Tensor, int, in
     class Recorder(L.Callback):
         def on_train_end(self, trainer, pl_module) -> None:
             trainer_steps["global"] = trainer.global_step
+            trainer_steps["logged iteration"] = float(trainer.callback_metrics["train/iteration"])
 
-    fit(model, dm, root, callbacks=[counter, Recorder()])
+    fit(model, dm, root, callbacks=[counter, Recorder()], log_every_n_steps=1)
+    if not kwargs.get("early_stop"):  # the last step logged the last chunk's last iteration
+        assert trainer_steps["logged iteration"] == 25
     saved = torch.load(root / "reconstructions.pt")
     assert saved["index"].tolist() == DIGITS
     return saved["reconstruction"], counter.steps, trainer_steps["global"]
