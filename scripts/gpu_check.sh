@@ -2,7 +2,8 @@
 # One command for a lent GPU: all 10,000 MNIST test digits with the fast config, then the speed tables on CUDA.
 #
 #   bash scripts/gpu_check.sh                 # on a GPU machine; writes docs/results/gpu/ (at most BUDGET s, default 500)
-#   SMOKE=1 bash scripts/gpu_check.sh         # the same steps, tiny, on the CPU (checks the plumbing)
+#   SMOKE=1 bash scripts/gpu_check.sh         # the same steps, tiny, on the CPU (checks the plumbing; writes
+#                                             # runs/gpu_check_smoke/, never the committed GPU tables)
 #
 # Needs the project importable (README's install, or PYTHONPATH) and the data under DATA (default ../shared/data).
 # Writes OUT (default docs/results/gpu)/{device.txt, mnist_10000.json/.md, end_to_end.json/.md, test_cuda.txt,
@@ -13,7 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DATA="$(realpath "${DATA:-../shared/data}")"
-OUT="${OUT:-docs/results/gpu}"
+if [ "${SMOKE:-0}" = 1 ]; then OUT="${OUT:-runs/gpu_check_smoke}"; else OUT="${OUT:-docs/results/gpu}"; fi
 BUDGET="${BUDGET:-500}"
 export WANDB_SILENT=true PYTHONWARNINGS=ignore PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
@@ -64,6 +65,7 @@ last=${CHUNKS##* }
 rows+=(
   --row "mnist_cs_netgd_fast, f=0.25, $last digits, chunk $last, CUDA graphs (compile reduce-overhead) :: --config configs/mnist_cs_netgd_fast.yaml $COMMON --data.num_images $last --data.chunk_size $last --model.compile reduce-overhead"
   --row "mnist_cs_netgd (quality), f=0.25, 16 test digits, reproducible (float64 products), eager :: --config configs/mnist_cs_netgd.yaml $COMMON --data.indices '$D16'"
+  --row "mnist_cs_netgd (quality), reproducible, eager, one iteration per Lightning step :: --config configs/mnist_cs_netgd.yaml $COMMON --data.indices '$D16' --model.iterations_per_step 1 --trainer.log_every_n_steps 50"
   --row "mnist_cs_netgd (quality), reproducible, compiled :: --config configs/mnist_cs_netgd.yaml $COMMON --data.indices '$D16' --model.compile true"
   --row "mnist_cs_netgd (quality), TF32 products (high), compiled :: --config configs/mnist_cs_netgd.yaml $COMMON --data.indices '$D16' --model.compile true --float32_matmul_precision high"
   --row "celeba_cs_netgd (quality), f=0.1, 4 faces, reproducible, eager :: --config configs/celeba_cs_netgd.yaml $COMMON --float32_matmul_precision highest"
