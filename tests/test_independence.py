@@ -41,6 +41,7 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
 
 @pytest.mark.parametrize(("algorithm", "kwargs"), [
     (NetGD, {"restarts": 2}), (NetPGD, {"inner_steps": 3}), (Lasso, {"basis": "wavelet"}), (TVMinimization, {}),
+    (NetPGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "inner_steps": 3, "eta_decay_to": 0.1}),
     (SparseAmplitudeFlow, {"operator": PhaseRetrieval, "measure": {"ratio": 1.0}, "sparsity": 0.1}),
     (AmplitudeFlow, {"operator": PhaseRetrieval, "measure": {"ratio": 2.0}}),
     # DIP: the skip network on noisy digits, with input noise and output averaging. In float64: float32

@@ -34,20 +34,37 @@ class NetPGD(UntrainedPriorModule):
             equally good; f = 0.3: eta 2 lost 2 and 1 of 16 digits on two draws, where eta 1 lost
             3 and 3, eta 0.5 10, eta 3 5).
         inner_steps: optimizer steps per projection.
+        eta_decay_to: over the second half of the budget of T outer iterations, eta decays linearly to this
+            fraction of itself: :math:`\eta_t = \eta\,(1 - (1 - \text{eta\_decay\_to}) \max(0, 2t/T - 1))`.
+            1 (default): a fixed step. With an inexact projection the fixed step leaves Net-PGD short of
+            Net-GD's fit on the digits it finds; 0.1 cut the median nMSE of phase retrieval at f = 0.3 by
+            30-55% on MNIST training digits, and was slightly worse at f = 0.5
+            (``docs/results/mnist_cpr/netpgd_step.md``).
         **kwargs: see :class:`UntrainedPriorModule`.
     """
 
     algorithm = "net-pgd"
 
-    def __init__(self, *args, eta: float | None = None, inner_steps: int = 10, **kwargs) -> None:
+    def __init__(self, *args, eta: float | None = None, inner_steps: int = 10, eta_decay_to: float = 1.0,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if inner_steps < 1:
             raise DipLightningError(f"inner_steps must be at least 1, got {inner_steps} (--model.inner_steps)")
+        if not 0 < eta_decay_to <= 1:
+            raise DipLightningError(
+                f"eta_decay_to is the fraction of eta reached at the end of the budget, in (0, 1], got {eta_decay_to} "
+                "(--model.eta_decay_to; 1 for a fixed step)")
         if eta is None:
             scale = 0.6 if isinstance(self.operator, MagnitudeMeasurements) else 0.25
             eta = scale * self.operator.n / self.operator.m
         self.eta = eta
         self.inner_steps = inner_steps
+        self.eta_decay_to = eta_decay_to
+
+    def step_size(self, iteration: int) -> float:
+        """The image-space step of outer iteration ``iteration`` (0-based; see ``eta_decay_to``)."""
+        late = max(0.0, 2 * iteration / self.iterations - 1)
+        return self.eta * (1 - (1 - self.eta_decay_to) * late)
 
     def decoder_estimates(self, chunk: Chunk) -> Tensor:
         return super().decoder_estimates(chunk) if {"kept", "average"} & chunk.state.keys() else chunk.estimate
@@ -56,7 +73,7 @@ class NetPGD(UntrainedPriorModule):
         operator, x, y = self.operator, chunk.estimate, chunk.decoder_measurements
         with torch.no_grad():
             Ax = operator.A(x)  # noqa: N806
-            v = x - self.eta * operator.A_adjoint(Ax - operator.lift(y, Ax))
+            v = x - self.step_size(chunk.iteration) * operator.A_adjoint(Ax - operator.lift(y, Ax))
         self.fit_prior_to(chunk, v, self.inner_steps)
         with torch.no_grad():
             chunk.estimate = self.prior(chunk.decoders)
@@ -64,4 +81,5 @@ class NetPGD(UntrainedPriorModule):
             return operator.data_loss(chunk.estimate, y)
 
     def describe(self) -> dict:
-        return {**super().describe(), "eta": self.eta, "inner_steps": self.inner_steps}
+        decay = {"eta_decay_to": self.eta_decay_to} if self.eta_decay_to != 1 else {}
+        return {**super().describe(), "eta": self.eta, "inner_steps": self.inner_steps, **decay}
