@@ -43,6 +43,8 @@ def test_compiled_run_follows_the_eager_run_and_keeps_images_independent(tmp_pat
     for i in digits:
         torch.testing.assert_close(compiled[i], eager[i], rtol=0, atol=1e-3)
         assert abs(float(compiled_rows[i]["nmse"]) - float(eager_rows[i]["nmse"])) < 1e-3
-    # ... and a compiled image's result does not depend on its chunk mates
-    torch.testing.assert_close(alone[8], compiled[8], rtol=0, atol=1e-6)
+    # ... and a compiled image's result does not depend on its chunk mates beyond rounding: Inductor's kernels for
+    # different chunk sizes may round differently in the last bit (7e-8 after one step on an AMD EPYC with AVX-512,
+    # 4.3e-6 after these 25; under 1e-6 on other CPUs)
+    torch.testing.assert_close(alone[8], compiled[8], rtol=0, atol=1e-5)
     assert (eager[3] - eager[5]).abs().max() > 0.1  # not vacuous: the images were fitted

@@ -17,10 +17,24 @@ from torch import Tensor, nn
 NORM_EPS = 1e-5  # as nn.BatchNorm2d, which the reference codes apply to a batch of one image
 
 
+def network_bmm(a: Tensor, b: Tensor) -> Tensor:
+    """``torch.bmm`` (B, n, k) x (B, k, p) -> (B, n, p) whose result for one network, and its gradients, do
+    not depend on B.
+
+    ATen runs a batch of two or more as one GEMM per element, but hands a batch of one to a GEMM
+    on all threads, which MKL may round differently: on an AMD EPYC a (10, 196) x (196, 15) product
+    differed in the last bit (2026-11-27), even in MKL's strict reproducible mode (``MKL_CBWR``, which
+    :mod:`dip_lightning` sets for the rest). A batch of one is therefore run as a batch of two.
+    """
+    if a.shape[0] == 1:
+        return torch.bmm(a.expand(2, -1, -1), b.expand(2, -1, -1))[:1]
+    return torch.bmm(a, b)
+
+
 def conv1x1(weight: Tensor, h: Tensor) -> Tensor:
     """Per-network 1x1 convolution without bias: (B, k_out, k_in) x (B, k_in, H, W) -> (B, k_out, H, W)."""
     batch, channels, height, width = h.shape
-    return torch.bmm(weight, h.reshape(batch, channels, height * width)).view(batch, -1, height, width)
+    return network_bmm(weight, h.reshape(batch, channels, height * width)).view(batch, -1, height, width)
 
 
 def channel_norm(h: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
@@ -88,7 +102,7 @@ def upsample(h: Tensor, size: tuple[int, int]) -> Tensor:
     """Bilinear upsampling (``align_corners=False``) of (B, C, H, W) to (B, C, *size).
 
     Eagerly, as the separable product ``U_H h[b, c] U_W^T`` with the interpolation matrices
-    (:func:`interpolation_matrix`), two batched products whose backward is two more, instead of
+    (:func:`interpolation_matrix`), two batched products (:func:`network_bmm`) whose backward is two more, instead of
     ``F.interpolate``, whose CPU backward took 2.2 ms of an 11 ms MNIST step. The batch of
     each product is the networks (or their channels), so each network's product has the same shape
     whatever the chunk size. Under ``torch.compile``, :func:`upsample2x` where ``size`` doubles H
@@ -102,8 +116,9 @@ def upsample(h: Tensor, size: tuple[int, int]) -> Tensor:
         return F.interpolate(h, size=size, mode="bilinear", align_corners=False)
     rows = interpolation_matrix(height, size[0], h.dtype, h.device)
     columns = interpolation_matrix(width, size[1], h.dtype, h.device)
-    wide = torch.bmm(h.reshape(batch, channels * height, width), columns.t().expand(batch, width, size[1]))
-    return torch.matmul(rows, wide.view(batch, channels, height, size[1]))
+    wide = network_bmm(h.reshape(batch, channels * height, width), columns.t().expand(batch, width, size[1]))
+    tall = network_bmm(rows.expand(batch * channels, *rows.shape), wide.view(batch * channels, height, size[1]))
+    return tall.view(batch, channels, *size)
 
 
 def halved_sizes(height: int, width: int, times: int) -> list[tuple[int, int]]:
