@@ -38,8 +38,8 @@ class NetPGD(UntrainedPriorModule):
             fraction of itself: :math:`\eta_t = \eta\,(1 - (1 - \text{eta\_decay\_to}) \max(0, 2t/T - 1))`.
             1 (default): a fixed step. With an inexact projection the fixed step leaves Net-PGD short of
             Net-GD's fit on the digits it finds; 0.1 cut the median nMSE of phase retrieval at f = 0.3 by
-            30-55% on MNIST training digits, and was slightly worse at f = 0.5
-            (``docs/results/mnist_cpr/netpgd_step.md``).
+            30-55% on MNIST training digits and left f = 0.5 about where it was, so
+            ``configs/mnist_cpr_netpgd.yaml`` uses it (``docs/results/mnist_cpr/netpgd_step.md``).
         **kwargs: see :class:`UntrainedPriorModule`.
     """
 
