@@ -21,10 +21,11 @@ def network_bmm(a: Tensor, b: Tensor) -> Tensor:
     """``torch.bmm`` (B, n, k) x (B, k, p) -> (B, n, p) whose result for one network, and its gradients, do
     not depend on B.
 
-    ATen runs a batch of two or more as one GEMM per element, but hands a batch of one to a GEMM
-    on all threads, which MKL may round differently: on an AMD EPYC a (10, 196) x (196, 15) product
-    differed in the last bit (2026-11-27), even in MKL's strict reproducible mode (``MKL_CBWR``, which
-    :mod:`dip_lightning` sets for the rest). A batch of one is therefore run as a batch of two.
+    A batch of one takes another path through ATen and MKL than a larger batch (apparently one GEMM
+    on all threads instead of one per element), which MKL may round differently: on an AMD EPYC a
+    (10, 196) x (196, 15) product differed in the last bit (2026-11-27), even in MKL's strict
+    reproducible mode (``MKL_CBWR``, which :mod:`dip_lightning` sets against the other causes). A
+    batch of one is therefore run as a batch of two; the padding's zero gradient adds nothing.
     """
     if a.shape[0] == 1:
         return torch.bmm(a.expand(2, -1, -1), b.expand(2, -1, -1))[:1]
