@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.priors import DeepDecoder, SkipNetwork
-from dip_lightning.priors.layers import NORM_EPS, channel_norm, network_bmm, upsample
+from dip_lightning.priors.layers import NORM_EPS, channel_norm, upsample
 
 
 def test_decoder_latent_is_uniform_scaled_by_a_tenth():
@@ -47,24 +47,6 @@ def test_eager_channel_norm_is_the_per_channel_formula_in_values_and_gradients()
     torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
     torch.testing.assert_close(torch.autograd.grad(ours, h, grad_out)[0],
                                torch.autograd.grad(reference, h, grad_out)[0], rtol=0, atol=1e-11)
-
-
-@pytest.mark.parametrize(("n", "k", "p"), [(10, 196, 15), (1, 196, 10), (175, 14, 7)])
-def test_a_networks_product_is_bitwise_the_same_at_any_place_in_any_batch(n, k, p):
-    """The shapes that MKL rounded by the batch, the operands' alignment or the thread count (AMD EPYC)."""
-    a = torch.randn(9, n, k, requires_grad=True)
-    b = torch.randn(9, k, p, requires_grad=True)
-    grad = torch.randn(9, n, p)
-    full = network_bmm(a, b)
-    full_grads = torch.autograd.grad(full, [a, b], grad)
-    torch.testing.assert_close(full.double(), a.double() @ b.double(), rtol=1e-5, atol=1e-5)  # it is the product
-    for slot in range(9):
-        a_alone = a[slot : slot + 1].detach().requires_grad_()
-        b_alone = b[slot : slot + 1].detach().requires_grad_()
-        alone = network_bmm(a_alone, b_alone)
-        assert torch.equal(alone[0], full[slot])
-        for mine, theirs in zip(torch.autograd.grad(alone, [a_alone, b_alone], grad[slot : slot + 1]), full_grads):
-            assert torch.equal(mine[0], theirs[slot])
 
 
 @pytest.mark.parametrize(("image_shape", "channels"), [((1, 28, 28), [25, 15, 10]), ((3, 30, 26), [8, 8, 8])])

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dip_lightning.batch_invariant import rowwise_matmul
 from dip_lightning.errors import DipLightningError
 from dip_lightning.files import read_array
 from dip_lightning.operators.base import ImageShape, Operator, num_measurements
@@ -24,10 +25,13 @@ class CompressiveSensing(Operator):
     operator is built (``torch.set_float32_matmul_precision``; the CLI's
     ``--float32_matmul_precision``), and the matrix is stored in that precision:
 
-    - ``highest`` (default), *reproducible*: float64, rounded back to the input's precision. BLAS
-      picks different float32 kernels for different batch sizes, which would make an image's
-      measurements (and, amplified over thousands of iterations, its reconstruction) depend on
-      how many other images share its chunk; float64 products rounded to float32 do not.
+    - ``highest`` (default), *reproducible*: full float32 precision, with an image's products
+      independent of its chunk mates. BLAS picks different float32 kernels for different batch
+      sizes, which would make an image's measurements (and, amplified over thousands of iterations,
+      its reconstruction) depend on how many other images share its chunk. On the CPU the products
+      therefore run in fixed blocks of rows (:func:`~dip_lightning.batch_invariant.rowwise_matmul`,
+      with a float32 copy of the matrix); on other devices in float64, rounded back to the input's
+      precision. Both are bitwise the same for an image in any chunk.
     - ``high``: float32 (TF32 on GPUs that have it); half the matrix memory and traffic. An
       image's result may then differ in the last bits with its chunk mates.
     - ``medium``: bfloat16 with float32 accumulation (AMX on recent x86 CPUs, tensor cores on
@@ -61,6 +65,8 @@ class CompressiveSensing(Operator):
         if given is None:
             given = torch.randn(m, n, generator=generator(Stream.MEASUREMENT_MATRIX, seed), dtype=torch.float64) / m**0.5
         self.register_buffer("matrix", given.to(PRODUCT_DTYPES[self.matmul_precision]), persistent=False)
+        if self.matmul_precision == "highest":  # the CPU's reproducible float32 products (see above)
+            self.register_buffer("matrix_float32", self.matrix.float(), persistent=False)
 
     def _matrix_from_file(self, path: str, image_shape: ImageShape) -> Tensor:
         matrix = read_array(path, "measurement matrix", "--model.operator.matrix")
@@ -87,10 +93,11 @@ class CompressiveSensing(Operator):
         return f"the number of measurements comes from {source}: use the matrix the measurements were taken with"
 
     def _apply(self, fn, recurse=True):
-        # keep the matrix in its precision when the module is cast (e.g. .float(), .double())
-        matrix = self.matrix
+        # keep the matrices in their precision when the module is cast (e.g. .float(), .double())
+        before = dict(self.named_buffers(recurse=False))
         super()._apply(fn, recurse)
-        self.matrix = matrix.to(device=self.matrix.device)
+        for name, matrix in before.items():
+            setattr(self, name, matrix.to(device=getattr(self, name).device))
         return self
 
     @torch.no_grad()
@@ -101,13 +108,21 @@ class CompressiveSensing(Operator):
     def _product_dtype(self, t: Tensor) -> torch.dtype:
         return torch.float64 if t.dtype == torch.float64 else self.matrix.dtype
 
+    def _product(self, v: Tensor, transposed: bool) -> Tensor:
+        """``v @ A^T`` (``transposed``) or ``v @ A``, (B, k) -> (B, p), in the mode's precision, rounded to ``v``'s dtype."""
+        if hasattr(self, "matrix_float32") and v.device.type == "cpu" and v.dtype != torch.float64:
+            matrix = self.matrix_float32.T if transposed else self.matrix_float32
+            with torch.autocast("cpu", enabled=False):  # a mixed-precision Trainer would make it bfloat16
+                return rowwise_matmul(v.float(), matrix).to(v.dtype)
+        dtype = self._product_dtype(v)
+        matrix = self.matrix.T if transposed else self.matrix
+        return (v.to(dtype) @ matrix.to(dtype)).to(v.dtype)
+
     def A(self, x: Tensor) -> Tensor:  # noqa: N802
-        dtype = self._product_dtype(x)
-        return (x.flatten(1).to(dtype) @ self.matrix.T.to(dtype)).to(x.dtype)
+        return self._product(x.flatten(1), transposed=True)
 
     def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
-        dtype = self._product_dtype(y)
-        return (y.to(dtype) @ self.matrix.to(dtype)).to(y.dtype).view(y.shape[0], *self.image_shape)
+        return self._product(y, transposed=False).view(y.shape[0], *self.image_shape)
 
     def rows(self, indices: Tensor) -> Tensor:
         """The rows a_j of A for the measurements ``indices`` as images, A^T e_j: (len(indices), C, H, W)."""

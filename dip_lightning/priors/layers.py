@@ -14,22 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dip_lightning.batch_invariant import network_bmm
+
 NORM_EPS = 1e-5  # as nn.BatchNorm2d, which the reference codes apply to a batch of one image
-
-
-def network_bmm(a: Tensor, b: Tensor) -> Tensor:
-    """``torch.bmm`` (B, n, k) x (B, k, p) -> (B, n, p) whose result for one network, and its gradients, do
-    not depend on B.
-
-    A batch of one takes another path through ATen and MKL than a larger batch (apparently one GEMM
-    on all threads instead of one per element), which MKL may round differently: on an AMD EPYC a
-    (10, 196) x (196, 15) product differed in the last bit (2026-11-27), even in MKL's strict
-    reproducible mode (``MKL_CBWR``, which :mod:`dip_lightning` sets against the other causes). A
-    batch of one is therefore run as a batch of two; the padding's zero gradient adds nothing.
-    """
-    if a.shape[0] == 1:
-        return torch.bmm(a.expand(2, -1, -1), b.expand(2, -1, -1))[:1]
-    return torch.bmm(a, b)
 
 
 def conv1x1(weight: Tensor, h: Tensor) -> Tensor:
@@ -103,7 +90,7 @@ def upsample(h: Tensor, size: tuple[int, int]) -> Tensor:
     """Bilinear upsampling (``align_corners=False``) of (B, C, H, W) to (B, C, *size).
 
     Eagerly, as the separable product ``U_H h[b, c] U_W^T`` with the interpolation matrices
-    (:func:`interpolation_matrix`), two batched products (:func:`network_bmm`) whose backward is two more, instead of
+    (:func:`interpolation_matrix`), two batched products (:func:`~dip_lightning.batch_invariant.network_bmm`) whose backward is two more, instead of
     ``F.interpolate``, whose CPU backward took 2.2 ms of an 11 ms MNIST step. The batch of
     each product is the networks (or their channels), so each network's product has the same shape
     whatever the chunk size. Under ``torch.compile``, :func:`upsample2x` where ``size`` doubles H
