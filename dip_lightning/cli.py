@@ -48,8 +48,8 @@ class DipLightningCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(
             "--float32_matmul_precision", default="highest", choices=["highest", "high", "medium"],
-            help="precision of the measurement matrix products: highest = float64 (reproducible: an image's "
-                 "result is bitwise the same in any chunk), high = float32 / TF32, medium = bfloat16; see "
+            help="precision of the measurement matrix products: highest = full float32 (reproducible: an image's "
+                 "result is bitwise the same in any chunk; float64 on a GPU), high = float32 / TF32, medium = bfloat16; see "
                  "dip_lightning.operators.CompressiveSensing",
         )
         parser.link_arguments(
