@@ -40,12 +40,15 @@ def rowwise_matmul(x: Tensor, matrix: Tensor) -> Tensor:
     rows than in one of 128 (AMD EPYC, 2026-11-27). Here the rows are split into blocks of
     :data:`ROW_BLOCK` (the last one zero-padded) and multiplied as a batch of equal (32, k) x (k, p)
     products, each rounded like any other whatever its place and its neighbours (checked for blocks of 8 to
-    32 rows, 1 or 2 threads). For 128 to 512 rows of 784 this took 6-23% longer than the single ``mm``
+    32 rows, 1 or 2 threads). For 128 to 512 rows of 784 this took 10-50% longer than the single ``mm``
     and about half as long as the float64 product rounded to float32, the other way to be independent of
-    the batch (and the CPU's reproducible mode before 2026-11-27).
+    the batch (and the CPU's reproducible mode before 2026-11-27). Smaller blocks were slower (8 or 16 rows:
+    up to 2.5x the ``mm``); a batch of a few rows pays for the padding to 32.
     """
     batch = x.shape[0]
     blocks = -(-batch // ROW_BLOCK)
     padded = F.pad(x, (0, 0, 0, blocks * ROW_BLOCK - batch)).view(blocks, ROW_BLOCK, x.shape[1])
-    product = network_bmm(padded, matrix.expand(blocks, *matrix.shape))
+    # unlike network_bmm's small products, a single 32-row block is rounded as in a larger batch (the tests check it),
+    # so it is not run twice
+    product = torch.bmm(padded, matrix.expand(blocks, *matrix.shape))
     return product.reshape(blocks * ROW_BLOCK, -1)[:batch]
