@@ -110,7 +110,7 @@ class CompressiveSensing(Operator):
 
     def _product(self, v: Tensor, transposed: bool) -> Tensor:
         """``v @ A^T`` (``transposed``) or ``v @ A``, (B, k) -> (B, p), in the mode's precision, rounded to ``v``'s dtype."""
-        if hasattr(self, "matrix_float32") and v.device.type == "cpu" and v.dtype != torch.float64:
+        if self.matmul_precision == "highest" and v.device.type == "cpu" and v.dtype != torch.float64:
             matrix = self.matrix_float32.T if transposed else self.matrix_float32
             with torch.autocast("cpu", enabled=False):  # a mixed-precision Trainer would make it bfloat16
                 return rowwise_matmul(v.float(), matrix).to(v.dtype)
