@@ -39,8 +39,8 @@ def rowwise_matmul(x: Tensor, matrix: Tensor) -> Tensor:
     One ``mm`` of all B rows is rounded by B: MKL's float32 GEMM gave a row other bits in a product of 17
     rows than in one of 128 (AMD EPYC, 2026-11-27). Here the rows are split into blocks of
     :data:`ROW_BLOCK` (the last one zero-padded) and multiplied as a batch of equal (32, k) x (k, p)
-    products, each rounded like any other whatever its place and its neighbours (checked for blocks of 8 to
-    32 rows, 1 or 2 threads). For 128 to 512 rows of 784 this took 10-50% longer than the single ``mm``
+    products, each rounded like any other whatever its place and its neighbours (checked for blocks of 8, 16
+    and 32 rows; for 32 also with 1 and 2 threads). For 128 to 512 rows of 784 this took 5-50% longer than the single ``mm``
     and about half as long as the float64 product rounded to float32, the other way to be independent of
     the batch (and the CPU's reproducible mode before 2026-11-27). Smaller blocks were slower (8 or 16 rows:
     up to 2.5x the ``mm``); a batch of a few rows pays for the padding to 32.
