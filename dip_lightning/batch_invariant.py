@@ -47,7 +47,8 @@ def rowwise_matmul(x: Tensor, matrix: Tensor) -> Tensor:
     """
     batch = x.shape[0]
     blocks = -(-batch // ROW_BLOCK)
-    padded = F.pad(x, (0, 0, 0, blocks * ROW_BLOCK - batch)).view(blocks, ROW_BLOCK, x.shape[1])
+    missing = blocks * ROW_BLOCK - batch
+    padded = (F.pad(x, (0, 0, 0, missing)) if missing else x).reshape(blocks, ROW_BLOCK, x.shape[1])
     # unlike network_bmm's small products, a single 32-row block is rounded as in a larger batch (the tests check it),
     # so it is not run twice
     product = torch.bmm(padded, matrix.expand(blocks, *matrix.shape))
