@@ -36,8 +36,8 @@ def rowwise_matmul(x: Tensor, matrix: Tensor) -> Tensor:
     """``x @ matrix``, (B, k) x (k, p) -> (B, p), with row b of the result (and of x's gradient) depending only
     on row b of ``x``.
 
-    One ``mm`` of all B rows is rounded by B: MKL's float32 GEMM gave a row other bits in a product of 17
-    rows than in one of 128 (AMD EPYC, 2026-11-27). Here the rows are split into blocks of
+    One ``mm`` of all B rows is rounded by B: of 160 ranges of 1 to 64 rows of a 128-row float32 product, 60
+    came out otherwise when multiplied alone (MKL, AMD EPYC, 2026-11-27). Here the rows are split into blocks of
     :data:`ROW_BLOCK` (the last one zero-padded) and multiplied as a batch of equal (32, k) x (k, p)
     products, each rounded like any other whatever its place and its neighbours (checked for blocks of 8, 16
     and 32 rows; for 32 also with 1 and 2 threads). For 128 to 512 rows of 784 this took 5-50% longer than the single ``mm``

@@ -105,16 +105,13 @@ class CompressiveSensing(Operator):
         # the measurements are exact products with the stored matrix, whatever the fitting precision
         return self.add_noise(self.forward(x.double()).to(x.dtype), index)
 
-    def _product_dtype(self, t: Tensor) -> torch.dtype:
-        return torch.float64 if t.dtype == torch.float64 else self.matrix.dtype
-
     def _product(self, v: Tensor, transposed: bool) -> Tensor:
         """``v @ A^T`` (``transposed``) or ``v @ A``, (B, k) -> (B, p), in the mode's precision, rounded to ``v``'s dtype."""
         if self.matmul_precision == "highest" and v.device.type == "cpu" and v.dtype != torch.float64:
             matrix = self.matrix_float32.T if transposed else self.matrix_float32
             with torch.autocast("cpu", enabled=False):  # a mixed-precision Trainer would make it bfloat16
                 return rowwise_matmul(v.float(), matrix).to(v.dtype)
-        dtype = self._product_dtype(v)
+        dtype = torch.float64 if v.dtype == torch.float64 else self.matrix.dtype
         matrix = self.matrix.T if transposed else self.matrix
         return (v.to(dtype) @ matrix.to(dtype)).to(v.dtype)
 
