@@ -4,8 +4,8 @@ were chosen (docs/results/speed/README.md).
 Each ``--variant "OVERRIDES"`` is the config plus those command-line overrides, built exactly as
 ``dip-lightning fit`` builds it (:func:`dip_lightning.cli.instantiate`) and run through the package's loop on one
 chunk of the chosen images, without the Trainer. ``--schedule`` multiplies every variant's learning rate by a
-function of the iteration t of T (cosine, linear, or steps of 1 / 0.1 / 0.01 at 60% / 85% of the budget); the
-default keeps it constant. Prints mean / median / worst nMSE and the seconds of the chunk (the first run of a
+function of the iteration t of T (cosine, linear, or steps of 1 / 0.1 / 0.01 at 60% / 85% of the budget), in place
+of the config's own ``--model.lr_scheduler``; the default, ``constant``, leaves the config's rates as they are. Prints mean / median / worst nMSE and the seconds of the chunk (the first run of a
 new shape includes its compilation). Examples (the tables of docs/results/speed/README.md)::
 
     python scripts/tuning_probe.py --config configs/mnist_cs_netgd.yaml --train-digits 32 --seed 5 \\
@@ -57,7 +57,8 @@ def main() -> None:
         model, datamodule = instantiate(args.config, ["--data.root", args.data_root, *selection, *shlex.split(variant)])
         batch = next(iter(datamodule.test_dataloader()))
         started = time.perf_counter()
-        result = model.reconstruct(batch, on_step=scheduled(model, SCHEDULES[args.schedule]), stop_early=False)
+        on_step = None if args.schedule == "constant" else scheduled(model, SCHEDULES[args.schedule])
+        result = model.reconstruct(batch, on_step=on_step, stop_early=False)
         seconds = time.perf_counter() - started
         nmse = normalized_mse(result.reconstruction, batch["image"])
         print(f"{variant or '(the config)'} [{args.schedule}]: nMSE mean {nmse.mean():.4f} median {nmse.median():.4f} "

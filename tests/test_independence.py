@@ -53,6 +53,10 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
     # failing restarts re-seeded mid-run (every image fails so low a bar, so the retries happen)
     (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 3, "combine": "best",
              "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8}),
+    # a learning-rate schedule, started afresh with every chunk, also for the re-seeded networks
+    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 2, "combine": "best",
+             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8,
+             "lr_scheduler": partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=25)}),
 ])
 def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
     kwargs = dict(kwargs)

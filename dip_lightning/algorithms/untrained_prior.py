@@ -7,9 +7,10 @@ import math
 from typing import Any, Literal
 
 import torch
-from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from dip_lightning.algorithms.base import ReconstructionModule
 from dip_lightning.algorithms.spectral import truncated_spectral_estimate
@@ -21,6 +22,25 @@ from dip_lightning.priors import DeepDecoder, PriorFactory
 
 def adam(params) -> Optimizer:
     return torch.optim.Adam(params, lr=0.01)
+
+
+def scheduled_rates(scheduler: LRSchedulerCallable, configured: list[float], iterations: int) -> list[list[float]]:
+    """The learning rates of each parameter group at steps 0 .. iterations - 1 of an optimizer whose groups start
+    at the ``configured`` rates and whose ``scheduler`` steps after every optimizer step (PyTorch's loop), read
+    off a stand-in optimizer. A scheduler that needs a metric (``ReduceLROnPlateau``) is refused."""
+    stand_in = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in configured])
+    schedule = scheduler(stand_in)
+    if isinstance(schedule, ReduceLROnPlateau):
+        raise DipLightningError(
+            "--model.lr_scheduler ReduceLROnPlateau needs a validation metric, and a reconstruction has none: "
+            "use a schedule of the iteration, e.g. torch.optim.lr_scheduler.ConstantLR, LinearLR or CosineAnnealingLR"
+        )
+    rates = []
+    for _ in range(iterations):
+        rates.append([group["lr"] for group in stand_in.param_groups])
+        stand_in.step()
+        schedule.step()
+    return rates
 
 
 class UntrainedPriorModule(ReconstructionModule):
@@ -52,6 +72,12 @@ class UntrainedPriorModule(ReconstructionModule):
             path (:class:`~dip_lightning.priors.DeepDecoder`, :class:`~dip_lightning.priors.SkipNetwork`)
             and its arguments. Default: a Deep Decoder with channels [25, 15, 10].
         optimizer: optimizer of the network weights (a class path and its init args in config).
+        lr_scheduler: the learning rate as a function of the chunk's outer iteration t: any
+            ``torch.optim.lr_scheduler`` class that needs no metric (a class path and its init args in
+            config), stepped once per outer iteration and started afresh with every chunk; e.g.
+            ``ConstantLR`` with ``factor: 0.5, total_iters: 600`` halves the rate for the first 600
+            iterations. Only learning rates are taken from it, each at most :meth:`lr_bound`: the rate of
+            iteration t is ``min(scheduled_t, lr_bound)``. ``null``: the configured rate throughout.
         seed: base seed of the networks' initializations (:class:`~dip_lightning.seeding.Stream`):
             network r of dataset image i is seeded by (seed, i, r) alone.
         restarts: independently seeded networks fitted per image; the reconstruction combines
@@ -95,6 +121,7 @@ class UntrainedPriorModule(ReconstructionModule):
         *args: Any,
         prior: PriorFactory | None = None,
         optimizer: OptimizerCallable = adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
         seed: int = 0,
         restarts: int = 1,
         combine: Literal["mean", "median", "best"] = "mean",
@@ -156,6 +183,10 @@ class UntrainedPriorModule(ReconstructionModule):
         self.prior = build(self.chunk_size * restarts, self.operator.image_shape, seed)
         self.hparams["prior"] = self.prior.describe()
         self.optimizer_factory = optimizer
+        self.lr_scheduler_factory = lr_scheduler
+        if lr_scheduler is not None:
+            scheduled_rates(lr_scheduler, [1.0], 1)  # a scheduler that cannot be used is refused before any work
+        self.learning_rates: list[list[float]] = []  # [iteration][parameter group], set by build_optimizer
         self._evaluation_optimizer: Optimizer | None = None
         self.compile = compile
         mode = compile if isinstance(compile, str) else None
@@ -166,12 +197,33 @@ class UntrainedPriorModule(ReconstructionModule):
         return self.build_optimizer()
 
     def build_optimizer(self) -> Optimizer:
-        """The configured optimizer of the networks' weights, its learning rates at most :meth:`lr_bound`."""
+        """The configured optimizer of the networks' weights, and the learning rates of every outer iteration
+        (:attr:`learning_rates`, each at most :meth:`lr_bound`); its rates are those of iteration 0."""
         optimizer = self.optimizer_factory(self.prior.parameters())
-        bound = self.lr_bound()
-        for group in optimizer.param_groups:
-            group["lr"] = min(group["lr"], bound)
+        self.learning_rates = self.schedule([group["lr"] for group in optimizer.param_groups])
+        for group, lr in zip(optimizer.param_groups, self.learning_rates[0]):
+            group["lr"] = lr
         return optimizer
+
+    def schedule(self, configured: list[float]) -> list[list[float]]:
+        """The learning rate of each parameter group at each outer iteration 0 .. iterations - 1: ``lr_scheduler``'s
+        rates for the ``configured`` ones (:func:`scheduled_rates`), each capped at :meth:`lr_bound`.
+
+        Worked out once, so that every chunk (and every network re-seeded by a retry) sees the rate of its
+        chunk's iteration, whatever ran before it; without a scheduler, the configured rates throughout.
+        """
+        bound = self.lr_bound()
+        if self.lr_scheduler_factory is None:
+            return [[min(lr, bound) for lr in configured]]
+        rates = scheduled_rates(self.lr_scheduler_factory, configured, self.iterations)
+        return [[min(lr, bound) for lr in step] for step in rates]
+
+    def set_learning_rates(self, iteration: int) -> None:
+        """The optimizer's rates for outer iteration ``iteration`` of a chunk (see :meth:`schedule`)."""
+        optimizer = self.optimizer()
+        rates = self.learning_rates[min(iteration, len(self.learning_rates) - 1)]
+        for group, lr in zip(optimizer.param_groups, rates):
+            group["lr"] = lr
 
     def lr_bound(self) -> float:
         """The largest learning rate the method allows (inf: the rate as configured)."""
@@ -203,6 +255,7 @@ class UntrainedPriorModule(ReconstructionModule):
         self.prior.reset(chunk.index.repeat(self.restarts), restart)
         chunk.state["restart"] = restart
         self.clear_optimizer_state()
+        self.set_learning_rates(0)
         if self.initialization == "spectral":
             self.fit_prior_to(chunk, chunk.per_decoder(truncated_spectral_estimate(self.operator, chunk.measurements)))
             self.clear_optimizer_state()
@@ -244,7 +297,10 @@ class UntrainedPriorModule(ReconstructionModule):
 
     @torch.no_grad()
     def after_step(self, chunk: Chunk) -> None:
-        """Re-seed the failing networks of images with no passing network (see ``retry_residual``)."""
+        """The next iteration's learning rates; re-seed the failing networks of images with no passing network
+        (see ``retry_residual``)."""
+        if self.lr_scheduler_factory is not None:
+            self.set_learning_rates(chunk.iteration)
         if (self.retry_residual is None or chunk.iteration % self.retry_every
                 or chunk.iteration > self.retry_until * self.iterations or chunk.iteration >= self.iterations):
             return
