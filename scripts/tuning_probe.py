@@ -5,7 +5,9 @@ Each ``--variant "OVERRIDES"`` is the config plus those command-line overrides, 
 ``dip-lightning fit`` builds it (:func:`dip_lightning.cli.instantiate`) and run through the package's loop on one
 chunk of the chosen images, without the Trainer. ``--schedule`` multiplies every variant's learning rate by a
 function of the iteration t of T (cosine, linear, or steps of 1 / 0.1 / 0.01 at 60% / 85% of the budget), in place
-of the config's own ``--model.lr_scheduler``; the default, ``constant``, leaves the config's rates as they are. Prints mean / median / worst nMSE and the seconds of the chunk (the first run of a
+of the config's own ``--model.lr_scheduler`` (the factor multiplies the optimizer's rate of iteration 0, so add
+``--model.lr_scheduler null`` to a variant whose config has a schedule); the default, ``constant``, leaves the
+config's rates as they are. Prints mean / median / worst nMSE and the seconds of the chunk (the first run of a
 new shape includes its compilation). Examples (the tables of docs/results/speed/README.md)::
 
     python scripts/tuning_probe.py --config configs/mnist_cs_netgd.yaml --train-digits 32 --seed 5 \\
