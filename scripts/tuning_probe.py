@@ -3,12 +3,9 @@ were chosen (docs/results/speed/README.md).
 
 Each ``--variant "OVERRIDES"`` is the config plus those command-line overrides, built exactly as
 ``dip-lightning fit`` builds it (:func:`dip_lightning.cli.instantiate`) and run through the package's loop on one
-chunk of the chosen images, without the Trainer. ``--schedule`` multiplies every variant's learning rate by a
-function of the iteration t of T (cosine, linear, or steps of 1 / 0.1 / 0.01 at 60% / 85% of the budget), in place
-of the config's own ``--model.lr_scheduler`` (the factor multiplies the optimizer's rate of iteration 0, so add
-``--model.lr_scheduler null`` to a variant whose config has a schedule); the default, ``constant``, leaves the
-config's rates as they are. Prints mean / median / worst nMSE and the seconds of the chunk (the first run of a
-new shape includes its compilation). Examples (the tables of docs/results/speed/README.md)::
+chunk of the chosen images, without the Trainer; a learning-rate schedule is one more override
+(``--model.lr_scheduler torch.optim.lr_scheduler.CosineAnnealingLR --model.lr_scheduler.T_max 1500``). Prints mean /
+median / worst nMSE and the seconds of the chunk (the first run of a new shape includes its compilation). Examples (the tables of docs/results/speed/README.md)::
 
     python scripts/tuning_probe.py --config configs/mnist_cs_netgd.yaml --train-digits 32 --seed 5 \\
         --variant "--model.operator.ratio 0.1" --variant "--model.optimizer.init_args.lr 0.25"
@@ -20,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import time
 
@@ -28,13 +24,6 @@ import numpy as np
 
 from dip_lightning.cli import instantiate
 from dip_lightning.metrics import normalized_mse
-
-SCHEDULES = {
-    "constant": lambda s: 1.0,
-    "cosine": lambda s: 0.5 * (1 + math.cos(math.pi * s)),
-    "linear": lambda s: 1 - s,
-    "step": lambda s: 1.0 if s < 0.6 else 0.1 if s < 0.85 else 0.01,
-}
 
 
 def main() -> None:
@@ -45,7 +34,6 @@ def main() -> None:
     parser.add_argument("--train-digits", type=int, default=0, help="MNIST: this many random *training* digits")
     parser.add_argument("--seed", type=int, default=5, help="picks the random training digits")
     parser.add_argument("--indices", help="the images by dataset index, e.g. CelebA faces outside the evaluation set")
-    parser.add_argument("--schedule", choices=sorted(SCHEDULES), default="constant")
     args = parser.parse_args()
     if args.train_digits:
         indices = sorted(np.random.default_rng(args.seed).choice(60000, args.train_digits, replace=False).tolist())
@@ -59,24 +47,12 @@ def main() -> None:
         model, datamodule = instantiate(args.config, ["--data.root", args.data_root, *selection, *shlex.split(variant)])
         batch = next(iter(datamodule.test_dataloader()))
         started = time.perf_counter()
-        on_step = None if args.schedule == "constant" else scheduled(model, SCHEDULES[args.schedule])
-        result = model.reconstruct(batch, on_step=on_step, stop_early=False)
+        result = model.reconstruct(batch, stop_early=False)
         seconds = time.perf_counter() - started
         nmse = normalized_mse(result.reconstruction, batch["image"])
-        print(f"{variant or '(the config)'} [{args.schedule}]: nMSE mean {nmse.mean():.4f} median {nmse.median():.4f} "
+        print(f"{variant or '(the config)'}: nMSE mean {nmse.mean():.4f} median {nmse.median():.4f} "
               f"worst {nmse.max():.4f} ({seconds:.1f} s)", flush=True)
 
-
-def scheduled(model, factor):
-    """An ``on_step`` that sets the learning rates for the next iteration t of T to their initial value times factor(t / T)."""
-    optimizer = model.optimizer()
-    rates = [group["lr"] for group in optimizer.param_groups]
-
-    def on_step(chunk, loss) -> None:
-        for group, rate in zip(optimizer.param_groups, rates):
-            group["lr"] = rate * factor(chunk.iteration / model.iterations)
-
-    return on_step
 
 if __name__ == "__main__":
     main()
