@@ -57,6 +57,10 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
     (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 2, "combine": "best",
              "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8,
              "lr_scheduler": partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=25)}),
+    # the smoothed start of phase retrieval: epsilon from each image's own measurements
+    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 2, "combine": "best",
+             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8, "magnitude_smoothing": 0.6,
+             "smoothing_until": 0.6}),
 ])
 def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
     kwargs = dict(kwargs)

@@ -254,6 +254,7 @@ class UntrainedPriorModule(ReconstructionModule):
         restart = torch.arange(self.restarts).repeat_interleave(chunk.size)
         self.prior.reset(chunk.index.repeat(self.restarts), restart)
         chunk.state["restart"] = restart
+        chunk.state["started"] = torch.zeros_like(restart)  # the iteration each network started at (see after_step)
         self.clear_optimizer_state()
         self.set_learning_rates(0)
         if self.initialization == "spectral":
@@ -262,26 +263,32 @@ class UntrainedPriorModule(ReconstructionModule):
         with torch.no_grad():
             chunk.estimate = self.prior(chunk.decoders)
 
-    def _network_loss(self, latent: Tensor, target: Tensor, through_operator: bool) -> tuple[Tensor, Tensor]:
+    def _network_loss(self, latent: Tensor, target: Tensor, through_operator: bool,
+                      smoothing: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Per-network loss of the networks' outputs G(w_b; latent_b) and the outputs themselves.
 
         ``through_operator``: the data loss ``(1/m) ||target_b - A(G(w_b; latent_b))||^2`` against
-        measurements; otherwise ``(1/n) ||G(w_b; latent_b) - target_b||^2`` against images. (Compiled
-        with ``compile``, as :attr:`network_loss`.)
+        measurements (with ``smoothing`` (B,), the magnitudes smoothed by it:
+        :meth:`~dip_lightning.operators.MagnitudeMeasurements.smoothed_data_loss`); otherwise
+        ``(1/n) ||G(w_b; latent_b) - target_b||^2`` against images. (Compiled with ``compile``, as
+        :attr:`network_loss`.)
         """
         outputs = self.prior.generate(latent)
+        if through_operator and smoothing is not None:
+            return self.operator.smoothed_data_loss(outputs, target, smoothing), outputs
         if through_operator:
             return self.operator.data_loss(outputs, target), outputs
         return (outputs - target).pow(2).flatten(1).mean(1), outputs
 
-    def fitting_step(self, chunk: Chunk, target: Tensor, through_operator: bool) -> tuple[Tensor, Tensor]:
+    def fitting_step(self, chunk: Chunk, target: Tensor, through_operator: bool,
+                     smoothing: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One optimizer step of every network on :meth:`_network_loss` (inputs perturbed if ``input_noise``);
         returns the per-network loss and outputs, detached."""
         optimizer = self.optimizer()
         latent = self.prior.inputs(chunk.decoders, perturbation=self.input_noise)
         if self.compile == "reduce-overhead":
             torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be overwritten
-        loss, outputs = self.network_loss(latent, target, through_operator)
+        loss, outputs = self.network_loss(latent, target, through_operator, smoothing)
         optimizer.zero_grad()
         self.backward_sum(loss)
         optimizer.step()
@@ -298,7 +305,7 @@ class UntrainedPriorModule(ReconstructionModule):
     @torch.no_grad()
     def after_step(self, chunk: Chunk) -> None:
         """The next iteration's learning rates; re-seed the failing networks of images with no passing network
-        (see ``retry_residual``)."""
+        (see ``retry_residual``), recording the iteration they start at in ``chunk.state["started"]``."""
         if self.lr_scheduler_factory is not None:
             self.set_learning_rates(chunk.iteration)
         if (self.retry_residual is None or chunk.iteration % self.retry_every
@@ -315,6 +322,7 @@ class UntrainedPriorModule(ReconstructionModule):
             return
         slots = retry.nonzero().squeeze(1).cpu()
         chunk.state["restart"][slots] += chunk.restarts  # fresh restart numbers, never reused
+        chunk.state["started"][slots] = chunk.iteration
         self.prior.reset(chunk.index.repeat(chunk.restarts)[slots], chunk.state["restart"][slots], slots)
         optimizer = self.optimizer()
         for parameter in self.prior.parameters():

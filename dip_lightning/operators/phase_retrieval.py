@@ -39,6 +39,24 @@ class MagnitudeMeasurements(Operator):
         """||a_j||, the norm of each row of A, (m,)."""
         raise NotImplementedError
 
+    def smoothed_data_loss(self, x: Tensor, y: Tensor, smoothing: Tensor) -> Tensor:
+        r"""The data loss with each magnitude smoothed at zero, per image, shape (B,):
+
+        .. math:: \frac{1}{m} \sum_j \Bigl( \sqrt{|(A x_b)_j|^2 + \epsilon_b^2} - y_{bj} \Bigr)^2 ,
+                  \quad \epsilon_b = ``smoothing[b]`` \ge 0 .
+
+        :math:`|z|` has a kink at z = 0, where a measurement's sign flips; smoothed, the loss is
+        differentiable everywhere and a gradient step can carry an estimate across the places where
+        many signs are wrong (the smoothed amplitude flow of Luo, Alghamdi & Lu, 2020). An image with
+        :math:`\epsilon_b = 0` gets :meth:`data_loss`'s magnitudes themselves (and their gradient).
+        """
+        magnitudes = self.magnitudes(self.A(x))
+        smoothing = smoothing[:, None]
+        # sqrt is only taken where epsilon > 0: its gradient at 0 would turn the masked branch into NaN
+        squared = torch.where(smoothing > 0, magnitudes.pow(2) + smoothing.pow(2), torch.ones_like(magnitudes))
+        smoothed = torch.where(smoothing > 0, squared.sqrt(), magnitudes)
+        return (smoothed - y).pow(2).mean(dim=1)
+
 
 class PhaseRetrieval(MagnitudeMeasurements, CompressiveSensing):
     """y = |A x| (+ noise), with the same seeded Gaussian A (entries N(0, 1/m), m = round(ratio * n)).
