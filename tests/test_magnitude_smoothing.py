@@ -39,6 +39,21 @@ def test_smoothed_loss_has_a_gradient_where_measurements_vanish():
                                    operator.data_loss(x.detach() + 0.5, y), rtol=1e-5, atol=1e-8)
 
 
+def test_an_image_whose_smoothing_has_ended_gets_exactly_the_plain_loss_and_gradient():
+    """Whether a chunk mate is still smoothing (the smoothed loss, epsilon 0 here) or not (the plain loss), an image's
+    loss and gradient are bitwise the same, so its result does not depend on its chunk mates' schedules."""
+    operator = PhaseRetrieval((1, 8, 8), ratio=0.5)
+    y = operator(torch.rand(2, 1, 8, 8))
+    x = torch.rand(2, 1, 8, 8)
+    mixed, plain = x.clone().requires_grad_(), x.clone().requires_grad_()
+    smoothed_loss = operator.smoothed_data_loss(mixed, y, torch.tensor([0.0, 0.3]))
+    plain_loss = operator.data_loss(plain, y)
+    smoothed_loss.sum().backward()
+    plain_loss.sum().backward()
+    assert torch.equal(smoothed_loss[0], plain_loss[0]) and torch.equal(mixed.grad[0], plain.grad[0])
+    assert smoothed_loss[1] != plain_loss[1]
+
+
 def netgd(**kwargs) -> NetGD:
     return NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), chunk_size=2, iterations=10, restarts=2, combine="best",
                  prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]),
