@@ -84,12 +84,14 @@ class NetGD(UntrainedPriorModule):
         ``None`` once every network's smoothed start is over (or without one)."""
         if self.magnitude_smoothing is None:
             return None
-        y = chunk.decoder_measurements
-        started = chunk.state["started"].to(y.device, y.dtype)
+        started = chunk.state["started"]  # on the host: the schedule and its test need no device sync each step
         remaining = (1.0 - (chunk.iteration - started) / (self.smoothing_until * (self.iterations - started))).clamp_min(0)
         if not remaining.any():
             return None
-        return self.magnitude_smoothing * remaining * y.pow(2).mean(dim=1).sqrt()
+        if "measurement_rms" not in chunk.state:
+            chunk.state["measurement_rms"] = chunk.decoder_measurements.pow(2).mean(dim=1).sqrt()
+        rms = chunk.state["measurement_rms"]
+        return self.magnitude_smoothing * remaining.to(rms.device, rms.dtype) * rms
 
     def outer_step(self, chunk: Chunk) -> Tensor:
         loss, outputs = self.fitting_step(chunk, chunk.decoder_measurements, through_operator=True,
