@@ -3,8 +3,8 @@
 
 - ``truth``: every decoder is first fitted to its clean digit (Adam lr 0.01, 3000 steps, no measurements), then
   Net-GD runs from there at ``--lr``. Its residual ||y - |A x||| / ||y|| is that of the true basin.
-- ``search``: the config's random search (32 restarts, failing ones re-seeded every 250 iterations until 80% of the
-  budget, the restart with the lowest residual kept), also printing the lowest residual any network reached at
+- ``search``: the random search the config had before its smoothed start (32 restarts at one rate, failing ones
+  re-seeded every 250 iterations until 80% of the budget, the restart with the lowest residual kept), also printing the lowest residual any network reached at
   any multiple of 25 iterations, and that network's nMSE.
 
 If the true basin's residual is below everything the search ever reached, the measurements do single out the right

@@ -104,6 +104,16 @@ class UntrainedPriorModule(ReconstructionModule):
             (a fresh restart number, a fresh random start and optimizer state) and fitted for the
             rest of the budget. ``null`` for none.
         retry_every, retry_until: see ``retry_residual``.
+        restart_lr_factors: restart r of every image runs at the learning rate times
+            ``restart_lr_factors[r % len]`` (e.g. ``[0.5, 1, 1, 1]``: a quarter of the restarts at half the rate;
+            with fewer restarts than factors, the first ones),
+            so that the search over restarts also covers step sizes: a digit whose basin a large step cannot hold
+            is found by a slower restart, and ``combine: best`` keeps whichever fits the measurements best.
+            A network re-seeded by a retry keeps its restart's factor. Done by scaling each optimizer step's update
+            of those networks, :math:`w \leftarrow w_{\text{old}} + f\,(w_{\text{new}} - w_{\text{old}})`,
+            which is exactly the step at rate f lr for every optimizer whose step is the rate times a direction
+            of its state (SGD with momentum, Adam, AdamW); restarts with factor 1 are untouched, bit for bit.
+            ``null``: every restart at the configured rate.
         compile: run every fitting step's network, loss and backward through ``torch.compile``
             (Inductor: fused C++ kernels on the CPU, Triton on a GPU). Each chunk size is compiled
             once per process (seconds; cached across runs on disk), after which a step takes a
@@ -135,6 +145,7 @@ class UntrainedPriorModule(ReconstructionModule):
         retry_residual: float | None = None,
         retry_every: int = 1000,
         retry_until: float = 0.5,
+        restart_lr_factors: list[float] | None = None,
         compile: bool | Literal["reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = False,
         **kwargs: Any,
     ) -> None:
@@ -167,6 +178,12 @@ class UntrainedPriorModule(ReconstructionModule):
                 f"--model.retry_residual ({retry_residual}) must be positive, retry_every ({retry_every}) at least 1, "
                 f"retry_until ({retry_until}) in [0, 1], and retrying does not combine with --model.early_stop"
             )
+        if restart_lr_factors is not None and not (restart_lr_factors and all(f > 0 for f in restart_lr_factors)):
+            raise DipLightningError(
+                f"--model.restart_lr_factors ({restart_lr_factors}) must be a non-empty list of positive factors of the "
+                "learning rate, cycled over the restarts (e.g. [0.5, 1, 1, 1]), or null"
+            )
+        self.restart_lr_factors = list(restart_lr_factors) if restart_lr_factors is not None else None
         self.retry_residual = retry_residual
         self.retry_every = retry_every
         self.retry_until = retry_until
@@ -291,10 +308,35 @@ class UntrainedPriorModule(ReconstructionModule):
         loss, outputs = self.network_loss(latent, target, through_operator, smoothing)
         optimizer.zero_grad()
         self.backward_sum(loss)
+        scaled = self.scaled_networks(chunk)
+        before = [parameter.detach()[scaled[0]] for parameter in self.prior.parameters()] if scaled else None
         optimizer.step()
+        if scaled:
+            self.scale_updates(scaled, before)
         if self.compile == "reduce-overhead":  # graph outputs live in memory the next replay reuses
             return loss.detach().clone(), outputs.detach().clone()
         return loss.detach(), outputs.detach()
+
+    def scaled_networks(self, chunk: Chunk) -> tuple[Tensor, Tensor] | None:
+        """The networks whose restart runs at a factor of the rate other than 1 (``restart_lr_factors``) and those
+        factors, ((k,) slots, (k,) factors) on the networks' device; ``None`` if there are none."""
+        if self.restart_lr_factors is None:
+            return None
+        if "scaled_networks" not in chunk.state:
+            restart_position = torch.arange(chunk.restarts).repeat_interleave(chunk.size)  # decoder r * b + i
+            factors = torch.tensor(self.restart_lr_factors, dtype=torch.float64)[restart_position % len(self.restart_lr_factors)]
+            slots = (factors != 1).nonzero().squeeze(1)
+            device = next(self.prior.parameters()).device
+            chunk.state["scaled_networks"] = (slots.to(device), factors[slots].to(device)) if len(slots) else None
+        return chunk.state["scaled_networks"]
+
+    @torch.no_grad()
+    def scale_updates(self, scaled: tuple[Tensor, Tensor], before: list[Tensor]) -> None:
+        """w <- w_old + f (w_new - w_old) for the networks ``scaled`` (see ``restart_lr_factors``)."""
+        slots, factors = scaled
+        for parameter, old in zip(self.prior.parameters(), before):
+            factor = factors.to(parameter.dtype).view(-1, *[1] * (parameter.dim() - 1))
+            parameter[slots] = old + factor * (parameter[slots] - old)
 
     def fit_prior_to(self, chunk: Chunk, images: Tensor, steps: int | None = None) -> Tensor:
         """Optimizer steps on sum_b (1/n) ||G(w_b; z_b) - images_b||^2; returns the last per-network loss."""
@@ -394,4 +436,5 @@ class UntrainedPriorModule(ReconstructionModule):
                      "retry_until": self.retry_until} if self.retry_residual is not None else {})
         return {**super().describe(), **self.prior.describe(), **retrying, "restarts": self.restarts, "combine": self.combine,
                 "initialization": self.initialization, "input_noise": self.input_noise, "average": self.average,
-                "data_consistency": self.data_consistency, "compile": self.compile, **stopping}
+                "data_consistency": self.data_consistency, "compile": self.compile, **stopping,
+                **({"restart_lr_factors": self.restart_lr_factors} if self.restart_lr_factors else {})}
