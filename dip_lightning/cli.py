@@ -152,9 +152,14 @@ def run_fit(config: str | os.PathLike, out: str | os.PathLike, overrides: Sequen
     """One quiet ``dip-lightning fit`` in this process (no logger, no progress bar), the way scripts run
     experiments: returns ``{"rows": results.csv rows, "summary": summary.json}`` of the run folder ``out``.
     With ``reuse``, a folder that already holds a summary is read instead of run again. A user error
-    raises its DipLightningError (no ``sys.exit``), so that a sweep can report it and go on."""
+    raises its DipLightningError (no ``sys.exit``), so that a sweep can report it and go on.
+
+    Each run starts from fresh ``torch.compile`` caches (:func:`torch.compiler.reset`): every run's module is new, so
+    its compiled step is a recompile of the same code, and after torch's ``recompile_limit`` (8) of them a sweep's
+    later runs would silently fall back to eager steps, slower and rounded differently from the same run on its own."""
     out = Path(out)
     if not (reuse and (out / "summary.json").is_file()):
+        torch.compiler.reset()
         with user_errors_raised():
             build(["fit", "--config", str(config), "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
                    "--trainer.enable_progress_bar", "false", *overrides])
