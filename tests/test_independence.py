@@ -61,9 +61,10 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
     (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 2, "combine": "best",
              "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8, "magnitude_smoothing": 0.6,
              "smoothing_until": 0.6}),
-    # restarts at a factor of the rate, also after a retry re-seeds them
+    # restarts at a factor of the rate, also after a retry re-seeds them; the mean of the restarts near the best one
     (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 3, "combine": "best",
-             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8, "restart_lr_factors": [0.5, 1.0]}),
+             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8, "restart_lr_factors": [0.5, 1.0],
+             "best_radius": 0.3}),
 ])
 def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
     kwargs = dict(kwargs)

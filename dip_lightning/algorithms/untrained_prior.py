@@ -84,6 +84,11 @@ class UntrainedPriorModule(ReconstructionModule):
             them, which averages out the different ways single networks overfit few measurements.
         combine: how restarts are combined: pixelwise ``mean`` or ``median``, or ``best``: per
             image the restart with the lowest data loss (measurements only, no ground truth).
+        best_radius: with ``combine: best``, the reconstruction is instead the pixelwise mean of the best restart
+            :math:`x_{r^*}` and every restart that found the same image,
+            :math:`\{r : \|x_r - x_{r^*}\| \le \rho \|x_{r^*}\|\}` for this radius rho: the restarts in the right
+            basin each fit the few measurements in their own way, and their mean averages that out, while
+            restarts that found another image stay out. ``null``: the best restart alone.
         initialization: ``random`` (the freshly seeded networks, as the paper's code) or
             ``spectral`` (phase retrieval: each network is first fitted for ``init_steps``
             optimizer steps to the truncated spectral estimate of its image).
@@ -135,6 +140,7 @@ class UntrainedPriorModule(ReconstructionModule):
         seed: int = 0,
         restarts: int = 1,
         combine: Literal["mean", "median", "best"] = "mean",
+        best_radius: float | None = None,
         initialization: Literal["random", "spectral"] = "random",
         init_steps: int = 300,
         input_noise: float = 0.0,
@@ -172,6 +178,11 @@ class UntrainedPriorModule(ReconstructionModule):
                 f"and an operator with A A^T = I (inpainting); {self.operator.name} with noise_sigma "
                 f"{self.operator.noise_sigma} is not one: set it to false"
             )
+        if best_radius is not None and not (combine == "best" and best_radius >= 0):
+            raise DipLightningError(
+                f"--model.best_radius ({best_radius}) averages the restarts near the best one, so it needs "
+                f"--model.combine best (got {combine}) and a radius >= 0 (e.g. 0.3), or null"
+            )
         if retry_residual is not None and (not retry_residual > 0 or retry_every < 1 or not 0 <= retry_until <= 1
                                            or early_stop is not None):
             raise DipLightningError(
@@ -190,6 +201,7 @@ class UntrainedPriorModule(ReconstructionModule):
         self.data_consistency = data_consistency
         self.restarts = restarts
         self.combine = combine
+        self.best_radius = best_radius
         self.initialization = initialization
         self.init_steps = init_steps
         self.input_noise = input_noise
@@ -426,15 +438,25 @@ class UntrainedPriorModule(ReconstructionModule):
             best = loss.view(chunk.restarts, chunk.size).argmin(0)
             stacked = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])
             x_hat = stacked[best, torch.arange(chunk.size, device=best.device)]
+            if self.best_radius is not None:
+                x_hat = self.mean_near(stacked, x_hat)
         if self.data_consistency:
             x_hat = x_hat + self.operator.A_adjoint(chunk.measurements - self.operator.A(x_hat))
         return x_hat
+
+    def mean_near(self, stacked: Tensor, best: Tensor) -> Tensor:
+        """Per image, the mean of the restarts ``stacked`` (restarts, b, C, H, W) within relative distance
+        ``best_radius`` of its ``best`` (b, C, H, W) one (see ``best_radius``); (b, C, H, W)."""
+        distance = (stacked - best).flatten(2).norm(dim=2) / best.flatten(1).norm(dim=1).clamp_min(1e-12)  # NaN: not near
+        near = (distance <= self.best_radius).view(*distance.shape, *[1] * (stacked.dim() - 2))
+        return torch.where(near, stacked, 0).sum(0) / near.sum(0)  # a diverged (NaN) restart is never near
 
     def describe(self) -> dict[str, Any]:
         stopping = {"early_stop": self.early_stop} if self.early_stop else {}
         retrying = ({"retry_residual": self.retry_residual, "retry_every": self.retry_every,
                      "retry_until": self.retry_until} if self.retry_residual is not None else {})
         return {**super().describe(), **self.prior.describe(), **retrying, "restarts": self.restarts, "combine": self.combine,
+                **({"best_radius": self.best_radius} if self.best_radius is not None else {}),
                 "initialization": self.initialization, "input_noise": self.input_noise, "average": self.average,
                 "data_consistency": self.data_consistency, "compile": self.compile, **stopping,
                 **({"restart_lr_factors": self.restart_lr_factors} if self.restart_lr_factors else {})}
