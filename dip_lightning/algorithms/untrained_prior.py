@@ -320,35 +320,31 @@ class UntrainedPriorModule(ReconstructionModule):
         loss, outputs = self.network_loss(latent, target, through_operator, smoothing)
         optimizer.zero_grad()
         self.backward_sum(loss)
-        scaled = self.scaled_networks(chunk)
-        before = [parameter.detach()[scaled[0]] for parameter in self.prior.parameters()] if scaled else None
+        scaled = self.scaled_restarts(chunk)
+        before = [view.clone() for view, _ in scaled]
         optimizer.step()
-        if scaled:
-            self.scale_updates(scaled, before)
+        with torch.no_grad():
+            for (view, factor), old in zip(scaled, before):
+                view.lerp_(old, 1 - factor)  # w_old + f (w_new - w_old), in place in the parameter
         if self.compile == "reduce-overhead":  # graph outputs live in memory the next replay reuses
             return loss.detach().clone(), outputs.detach().clone()
         return loss.detach(), outputs.detach()
 
-    def scaled_networks(self, chunk: Chunk) -> tuple[Tensor, Tensor] | None:
-        """The networks whose restart runs at a factor of the rate other than 1 (``restart_lr_factors``) and those
-        factors, ((k,) slots, (k,) factors) on the networks' device; ``None`` if there are none."""
+    def scaled_restarts(self, chunk: Chunk) -> list[tuple[Tensor, float]]:
+        """Views of the weights of the networks whose restart runs at a factor f != 1 of the rate, with f
+        (``restart_lr_factors``): for each position j of the factors, every parameter's slice of restarts j, j + L,
+        j + 2L, ... (decoder r * b + i, so a strided view, no copy); empty without factors."""
         if self.restart_lr_factors is None:
-            return None
-        if "scaled_networks" not in chunk.state:
-            restart_position = torch.arange(chunk.restarts).repeat_interleave(chunk.size)  # decoder r * b + i
-            factors = torch.tensor(self.restart_lr_factors, dtype=torch.float64)[restart_position % len(self.restart_lr_factors)]
-            slots = (factors != 1).nonzero().squeeze(1)
-            device = next(self.prior.parameters()).device
-            chunk.state["scaled_networks"] = (slots.to(device), factors[slots].to(device)) if len(slots) else None
-        return chunk.state["scaled_networks"]
-
-    @torch.no_grad()
-    def scale_updates(self, scaled: tuple[Tensor, Tensor], before: list[Tensor]) -> None:
-        """w <- w_old + f (w_new - w_old) for the networks ``scaled`` (see ``restart_lr_factors``)."""
-        slots, factors = scaled
-        for parameter, old in zip(self.prior.parameters(), before):
-            factor = factors.to(parameter.dtype).view(-1, *[1] * (parameter.dim() - 1))
-            parameter[slots] = old + factor * (parameter[slots] - old)
+            return []
+        if "scaled_restarts" not in chunk.state:
+            period = len(self.restart_lr_factors)
+            networks = chunk.restarts * chunk.size
+            chunk.state["scaled_restarts"] = [
+                (parameter.detach()[:networks].view(chunk.restarts, chunk.size, *parameter.shape[1:])[j::period], factor)
+                for j, factor in enumerate(self.restart_lr_factors[: chunk.restarts]) if factor != 1
+                for parameter in self.prior.parameters()
+            ]
+        return chunk.state["scaled_restarts"]
 
     def fit_prior_to(self, chunk: Chunk, images: Tensor, steps: int | None = None) -> Tensor:
         """Optimizer steps on sum_b (1/n) ||G(w_b; z_b) - images_b||^2; returns the last per-network loss."""
