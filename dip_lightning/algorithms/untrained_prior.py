@@ -325,7 +325,7 @@ class UntrainedPriorModule(ReconstructionModule):
         optimizer.step()
         with torch.no_grad():
             for (view, factor), old in zip(scaled, before):
-                view.lerp_(old, 1 - factor)  # w_old + f (w_new - w_old), in place in the parameter
+                view.sub_(old).mul_(factor).add_(old)  # w_old + f (w_new - w_old), in place in the parameter
         if self.compile == "reduce-overhead":  # graph outputs live in memory the next replay reuses
             return loss.detach().clone(), outputs.detach().clone()
         return loss.detach(), outputs.detach()
