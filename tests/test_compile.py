@@ -3,8 +3,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch._dynamo.utils import counters
 
 from dip_lightning.algorithms import NetGD
+from dip_lightning.cli import run_fit
 from dip_lightning.data import MNISTDataModule
 from dip_lightning.operators import CompressiveSensing
 from dip_lightning.priors.layers import upsample2x
@@ -54,10 +56,6 @@ def test_a_sweep_of_compiled_runs_in_one_process_keeps_compiling(tmp_path, data_
     """``run_fit`` (the scripts' sweeps) resets torch.compile's caches per run: each run's module is new, so without it
     the runs after torch's recompile limit would fall back to eager steps. Here the limit is 1, so the second run
     would already fall back."""
-    from torch._dynamo.utils import counters
-
-    from dip_lightning.cli import run_fit
-
     monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     compiled_frames = []
     for ratio in (0.25, 0.5):
