@@ -112,11 +112,12 @@ def test_debug_flag_shows_the_traceback(data_root, tmp_path):
     assert done.returncode != 0 and "Traceback" in done.stderr
 
 
-@pytest.mark.parametrize("config", ["configs/mnist_cpr_netgd.yaml", "configs/mnist_cpr_netpgd.yaml"])
-def test_phase_retrieval_runs_with_ratio_above_one_and_spectral_start(config, tmp_path, data_root):
+@pytest.mark.parametrize(("config", "warm_start"), [("configs/mnist_cpr_netgd.yaml", []),
+                                                    ("configs/mnist_cpr_netpgd.yaml", ["--model.warm_start", "20"])])
+def test_phase_retrieval_runs_with_ratio_above_one_and_spectral_start(config, warm_start, tmp_path, data_root):
     out = tmp_path / "cpr"
     done = cli("fit", "--config", config, "--data.root", str(data_root), "--data.num_images", "2",
-               *QUICK, "--model.operator.ratio", "2.0", "--model.initialization", "spectral", "--model.init_steps", "20",
+               *QUICK, *warm_start, "--model.operator.ratio", "2.0", "--model.initialization", "spectral", "--model.init_steps", "20",
                "--trainer.logger", "false", "--trainer.default_root_dir", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())

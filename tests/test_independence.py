@@ -65,6 +65,10 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
     (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 3, "combine": "best",
              "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8, "restart_lr_factors": [0.5, 1.0],
              "best_radius": 0.3}),
+    # Net-PGD after a smoothed Net-GD warm start, with retries in both phases
+    (NetPGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "inner_steps": 2, "restarts": 2, "combine": "best",
+              "warm_start": 12, "magnitude_smoothing": 0.6, "retry_residual": 1e-6, "retry_every": 5,
+              "retry_until": 0.8, "eta_decay_to": 0.1}),
 ])
 def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
     kwargs = dict(kwargs)

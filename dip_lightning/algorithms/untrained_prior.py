@@ -119,6 +119,21 @@ class UntrainedPriorModule(ReconstructionModule):
             which is exactly the step at rate f lr for every optimizer whose step is the rate times a direction
             of its state (SGD with momentum, Adam, AdamW); restarts with factor 1 are untouched, bit for bit.
             ``null``: every restart at the configured rate.
+        magnitude_smoothing: phase retrieval only: s in a smoothed start of the data-fitting steps (all of Net-GD's,
+            Net-PGD's ``warm_start``). For the first fraction u (``smoothing_until``) of its own share of those
+            steps, each network fits the magnitudes smoothed at zero, :math:`\sqrt{|A x|^2 + \epsilon^2}`
+            (:meth:`~dip_lightning.operators.MagnitudeMeasurements.smoothed_data_loss`), with
+
+            .. math:: \epsilon_{b,t} = s \, \mathrm{rms}(y_b) \,
+                      \max\Bigl(0, 1 - \frac{t - t_b}{u (T - t_b)}\Bigr),
+                      \quad \mathrm{rms}(y_b) = \|y_b\| / \sqrt{m},
+
+            at outer iteration t, where T is the number of data-fitting iterations (:meth:`data_fitting_iterations`:
+            Net-GD's ``iterations``), falling linearly to 0, after which it fits the magnitudes themselves; t_b is
+            the iteration network b started at (0, or the iteration a retry re-seeded it at, ``retry_residual``).
+            Random starts at m < n are trapped where many measurements' signs are wrong, at the kink of :math:`|z|`;
+            the smoothed loss has none there. ``null``: the plain loss throughout.
+        smoothing_until: u above, a fraction of each network's budget in (0, 1].
         compile: run every fitting step's network, loss and backward through ``torch.compile``
             (Inductor: fused C++ kernels on the CPU, Triton on a GPU). Each chunk size is compiled
             once per process (seconds; cached across runs on disk), after which a step takes a
@@ -152,6 +167,8 @@ class UntrainedPriorModule(ReconstructionModule):
         retry_every: int = 1000,
         retry_until: float = 0.5,
         restart_lr_factors: list[float] | None = None,
+        magnitude_smoothing: float | None = None,
+        smoothing_until: float = 0.8,
         compile: bool | Literal["reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = False,
         **kwargs: Any,
     ) -> None:
@@ -194,6 +211,19 @@ class UntrainedPriorModule(ReconstructionModule):
                 f"--model.restart_lr_factors ({restart_lr_factors}) must be a non-empty list of positive factors of the "
                 "learning rate, cycled over the restarts (e.g. [0.5, 1, 1, 1]), or null"
             )
+        if magnitude_smoothing is not None:
+            if not isinstance(self.operator, MagnitudeMeasurements):
+                raise DipLightningError(
+                    f"--model.magnitude_smoothing smooths measured magnitudes, and {self.operator.name} measures none: "
+                    "it is for phase retrieval (PhaseRetrieval, CodedDiffraction); set it to null"
+                )
+            if not magnitude_smoothing > 0 or not 0 < smoothing_until <= 1:
+                raise DipLightningError(
+                    f"--model.magnitude_smoothing ({magnitude_smoothing}) must be positive (e.g. 0.6) and "
+                    f"--model.smoothing_until ({smoothing_until}) in (0, 1] (e.g. 0.8)"
+                )
+        self.magnitude_smoothing = magnitude_smoothing
+        self.smoothing_until = smoothing_until
         self.restart_lr_factors = list(restart_lr_factors) if restart_lr_factors is not None else None
         self.retry_residual = retry_residual
         self.retry_every = retry_every
@@ -346,6 +376,33 @@ class UntrainedPriorModule(ReconstructionModule):
             ]
         return chunk.state["scaled_restarts"]
 
+    def data_fitting_iterations(self) -> int:
+        """How many of a chunk's first outer iterations are :meth:`data_fitting_step` s (T of ``magnitude_smoothing``)."""
+        return self.iterations
+
+    def smoothing_at(self, chunk: Chunk) -> Tensor | None:
+        """epsilon_{b,t} of every network (restarts * b,) at the chunk's iteration t (see ``magnitude_smoothing``);
+        ``None`` once every network's smoothed start is over (or without one)."""
+        if self.magnitude_smoothing is None:
+            return None
+        started = chunk.state["started"]  # on the host: the schedule and its test need no device sync each step
+        horizon = self.smoothing_until * (self.data_fitting_iterations() - started)
+        remaining = (1.0 - (chunk.iteration - started) / horizon).clamp_min(0)
+        if not remaining.any():
+            return None
+        if "measurement_rms" not in chunk.state:
+            chunk.state["measurement_rms"] = chunk.decoder_measurements.pow(2).mean(dim=1).sqrt()
+        rms = chunk.state["measurement_rms"]
+        return self.magnitude_smoothing * remaining.to(rms.device, rms.dtype) * rms
+
+    def data_fitting_step(self, chunk: Chunk) -> Tensor:
+        """Net-GD's iteration: one optimizer step of every network on its data loss through the operator
+        (smoothed at first, ``magnitude_smoothing``); returns the per-network loss before the step."""
+        loss, outputs = self.fitting_step(chunk, chunk.decoder_measurements, through_operator=True,
+                                          smoothing=self.smoothing_at(chunk))
+        self.track(chunk, outputs)
+        return loss
+
     def fit_prior_to(self, chunk: Chunk, images: Tensor, steps: int | None = None) -> Tensor:
         """Optimizer steps on sum_b (1/n) ||G(w_b; z_b) - images_b||^2; returns the last per-network loss."""
         for _ in range(self.init_steps if steps is None else steps):
@@ -455,4 +512,6 @@ class UntrainedPriorModule(ReconstructionModule):
                 **({"best_radius": self.best_radius} if self.best_radius is not None else {}),
                 "initialization": self.initialization, "input_noise": self.input_noise, "average": self.average,
                 "data_consistency": self.data_consistency, "compile": self.compile, **stopping,
-                **({"restart_lr_factors": self.restart_lr_factors} if self.restart_lr_factors else {})}
+                **({"restart_lr_factors": self.restart_lr_factors} if self.restart_lr_factors else {}),
+                **({"magnitude_smoothing": self.magnitude_smoothing, "smoothing_until": self.smoothing_until}
+                   if self.magnitude_smoothing is not None else {})}

@@ -1,0 +1,77 @@
+"""Net-PGD's Net-GD warm start: W iterations of Net-GD, then Net-PGD from where they left the networks."""
+
+import pytest
+import torch
+
+from dip_lightning.algorithms import NetGD, NetPGD
+from dip_lightning.errors import DipLightningError
+from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
+from dip_lightning.priors import DeepDecoder
+
+WARM, PROJECTED = 6, 5
+BATCH = {"index": torch.tensor([3, 8]), "image": torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))}
+SHARED = {"chunk_size": 2, "restarts": 2, "combine": "best",
+          "prior": lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]),
+          "optimizer": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)}
+PGD = {"inner_steps": 3, "eta": 1.5, "eta_decay_to": 0.2}
+
+
+def operator() -> PhaseRetrieval:
+    return PhaseRetrieval((1, 8, 8), ratio=0.5)
+
+
+def run(model, iterations: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Every outer iteration's per-network loss and the networks' outputs after it."""
+    chunk = model.begin_chunk(BATCH)
+    losses, outputs = [], []
+    for _ in range(iterations):
+        losses.append(model.advance(chunk))
+        outputs.append(model.decoder_estimates(chunk).clone())
+    return losses, outputs
+
+
+def test_the_warm_start_is_net_gd_and_what_follows_is_net_pgd_from_its_networks():
+    warm = NetPGD(operator(), iterations=WARM + PROJECTED, warm_start=WARM, magnitude_smoothing=0.6,
+                  smoothing_until=0.5, **PGD, **SHARED)
+    warm_losses, warm_outputs = run(warm, WARM + PROJECTED)
+
+    # the first W iterations: Net-GD's, smoothed start included (its horizon is W, not the whole budget)
+    net_gd = NetGD(operator(), iterations=WARM, magnitude_smoothing=0.6, smoothing_until=0.5, **SHARED)
+    gd_losses, gd_outputs = run(net_gd, WARM)
+    for t in range(WARM):
+        assert torch.equal(warm_losses[t], gd_losses[t]) and torch.equal(warm_outputs[t], gd_outputs[t])
+
+    # the rest: a Net-PGD of the remaining iterations (its own step schedule) started from Net-GD's networks
+    net_pgd = NetPGD(operator(), iterations=PROJECTED, **PGD, **SHARED)
+    chunk = net_pgd.begin_chunk(BATCH)
+    net_pgd.prior.load_state_dict(net_gd.prior.state_dict())
+    chunk.estimate = net_pgd.prior(chunk.decoders).detach()
+    for t in range(PROJECTED):
+        assert warm.step_size(WARM + t) == net_pgd.step_size(t)
+        loss = net_pgd.advance(chunk)
+        torch.testing.assert_close(warm_losses[WARM + t], loss, rtol=0, atol=0)
+        torch.testing.assert_close(warm_outputs[WARM + t], chunk.estimate, rtol=0, atol=0)
+    # and Net-PGD's steps are not Net-GD's: W more Net-GD iterations end elsewhere
+    _, more_gd = run(NetGD(operator(), iterations=WARM + PROJECTED, **SHARED), WARM + PROJECTED)
+    assert (more_gd[-1] - warm_outputs[-1]).abs().max() > 1e-3
+
+
+def test_without_a_warm_start_nothing_changes():
+    plain = NetPGD(operator(), iterations=PROJECTED, **PGD, **SHARED)
+    zero = NetPGD(operator(), iterations=PROJECTED, warm_start=0, **PGD, **SHARED)
+    for a, b in zip(run(plain, PROJECTED)[1], run(zero, PROJECTED)[1]):
+        assert torch.equal(a, b)
+    assert "warm_start" not in plain.describe()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"warm_start": 10}, "--model.warm_start \\(10\\) counts the Net-GD iterations within --model.iterations"),
+    ({"warm_start": -1}, "must lie in \\[0, 10\\)"),
+    ({"magnitude_smoothing": 0.6}, "smooths Net-PGD's Net-GD warm start, and --model.warm_start is 0"),
+])
+def test_settings_it_cannot_use_are_refused_with_the_fix_named(kwargs, message):
+    with pytest.raises(DipLightningError, match=message):
+        NetPGD(operator(), iterations=10, **kwargs, **SHARED)
+    with pytest.raises(DipLightningError, match="measures none"):
+        NetPGD(CompressiveSensing((1, 8, 8), ratio=0.5), iterations=10, warm_start=5, magnitude_smoothing=0.6,
+               **SHARED)
