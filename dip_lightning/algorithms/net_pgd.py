@@ -47,8 +47,8 @@ class NetPGD(UntrainedPriorModule):
             operator, smoothed with ``magnitude_smoothing``) before the first projected step; part of ``iterations``.
             Random starts of Net-PGD at m < n lose digits that Net-GD's smoothed start finds: every one of its
             projections starts from a poor x whose phase estimate sign(A x) is mostly wrong; after 4000
-            iterations of Net-GD it lost none of 64 training digits at f = 0.3, where it had lost 7
-            (``configs/mnist_cpr_netpgd.yaml``). 0: Net-PGD from the start, as in the paper.
+            iterations of Net-GD it lost 0 and 1 of two draws of 64 training digits at f = 0.3, where it had
+            lost 7 and 5 (``configs/mnist_cpr_netpgd.yaml``). 0: Net-PGD from the start, as in the paper.
         **kwargs: see :class:`UntrainedPriorModule`.
     """
 
