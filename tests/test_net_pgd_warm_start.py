@@ -56,12 +56,10 @@ def test_the_warm_start_is_net_gd_and_what_follows_is_net_pgd_from_its_networks(
     assert (more_gd[-1] - warm_outputs[-1]).abs().max() > 1e-3
 
 
-def test_without_a_warm_start_nothing_changes():
-    plain = NetPGD(operator(), iterations=PROJECTED, **PGD, **SHARED)
-    zero = NetPGD(operator(), iterations=PROJECTED, warm_start=0, **PGD, **SHARED)
-    for a, b in zip(run(plain, PROJECTED)[1], run(zero, PROJECTED)[1]):
-        assert torch.equal(a, b)
-    assert "warm_start" not in plain.describe()
+def test_the_warm_start_is_recorded_with_the_run_only_when_there_is_one():
+    assert "warm_start" not in NetPGD(operator(), iterations=PROJECTED, **PGD, **SHARED).describe()
+    warm = NetPGD(operator(), iterations=WARM + PROJECTED, warm_start=WARM, **PGD, **SHARED)
+    assert warm.describe()["warm_start"] == WARM
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
