@@ -15,7 +15,12 @@ from torch import Tensor
 
 @dataclass
 class Chunk:
-    """The images being reconstructed now, and where their reconstruction stands."""
+    """The images being reconstructed now, and where their reconstruction stands.
+
+    A rescue round (``rescue_rounds``) reconstructs some images of a chunk again: it is a chunk of its own, of
+    those images, with ``round`` k >= 1 and ``whole`` the chunk of all of them (round 0), which holds every image's
+    reconstruction so far and is the one that finishes (``ReconstructionModule.finish_chunk``).
+    """
 
     index: Tensor  # (b,) dataset indices
     target: Tensor | None  # (b, C, H, W) reference images, for metrics only (None for measured data without them)
@@ -25,11 +30,19 @@ class Chunk:
     estimate: Tensor | None = None  # (restarts * b, C, H, W) current per-estimate image (the iterate x)
     state: dict[str, Tensor] = field(default_factory=dict)  # a solver's further iterates (momentum, duals)
     iteration: int = 0
+    round: int = 0  # 0: every image of the chunk; k >= 1: the k-th rescue round of some of them
+    whole: Chunk | None = None  # in a rescue round, the chunk of all the images (round 0); None in round 0
+    rounds: Tensor | None = None  # in round 0, once a rescue has begun: (b,) the rescue rounds each image was given
     started: float = field(default_factory=time.perf_counter)
     decoder_measurements: Tensor = field(init=False)  # (restarts * b, m): y for every estimate
 
     def __post_init__(self) -> None:
         self.decoder_measurements = self.per_decoder(self.measurements)  # once, not every step
+
+    @property
+    def first_round(self) -> Chunk:
+        """The chunk of all the images (round 0): this one, or the one this rescue round is part of."""
+        return self if self.whole is None else self.whole
 
     @property
     def size(self) -> int:
@@ -65,11 +78,13 @@ class ChunkResult:
     seconds: float  # wall time of the chunk divided by its number of images
     status: list[str]
     measured: Tensor | None = None  # the measurements shown as images, where they are images (operator.preview)
+    rounds: list[int] | None = None  # rescue rounds each image was given (None: 0 for all)
 
     def rows(self) -> list[dict[str, Any]]:
         names = list(self.metrics)
+        rounds = self.rounds if self.rounds is not None else [0] * len(self.status)
         return [
             {"index": int(i), **{k: float(self.metrics[k][b]) for k in names}, "seconds": self.seconds,
-             "status": self.status[b]}
+             "status": self.status[b], "rounds": rounds[b]}
             for b, i in enumerate(self.index.tolist())
         ]

@@ -56,7 +56,9 @@ class DipLightningCLI(LightningCLI):
             "data.image_shape", "model.init_args.operator.init_args.image_shape", apply_on="instantiate"
         )
         parser.link_arguments("data.init_args.chunk_size", "model.init_args.chunk_size")
-        parser.link_arguments("model.init_args.iterations", "data.init_args.iterations")
+        # the datamodule serves each chunk for every round it may take: its first and its rescue rounds
+        parser.link_arguments(("model.init_args.iterations", "model.init_args.rescue_rounds"), "data.init_args.iterations",
+                              compute_fn=lambda iterations, rescue_rounds: iterations * (1 + rescue_rounds))
         parser.link_arguments("model.init_args.iterations_per_step", "data.init_args.iterations_per_step")
 
     def before_instantiate_classes(self) -> None:

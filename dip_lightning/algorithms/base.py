@@ -26,9 +26,9 @@ class ReconstructionModule(LightningModule):
     is given, the relative measurement residual ||y - A(x_hat)|| / ||y|| always.
 
     During ``fit`` one ``training_step`` runs ``iterations_per_step`` outer iterations of the method
-    for the whole chunk (all its images at once, vectorized); after ``iterations`` of them the chunk is finished,
-    its per-image results are handed to the callbacks (:class:`~dip_lightning.callbacks.ResultsWriter`)
-    and the next chunk starts. ``validate`` and ``test`` run the same reconstruction, a whole
+    for the whole chunk (all its images at once, vectorized); after ``iterations`` of them the chunk is finished
+    (or, with ``rescue_rounds``, its suspect images go on to a rescue round), its per-image results are handed
+    to the callbacks (:class:`~dip_lightning.callbacks.ResultsWriter`) and the next chunk starts. ``validate`` and ``test`` run the same reconstruction, a whole
     chunk per step. Subclasses implement :meth:`initialize` (the chunk's starting point) and
     :meth:`outer_step`; every update is per image, so an image's result does not depend on its
     chunk mates.
@@ -47,13 +47,20 @@ class ReconstructionModule(LightningModule):
         suspect_residual: flag an image ``suspect`` (column ``status``) when its relative
             measurement residual ||y - A(x_hat)|| / ||y|| exceeds this: a failure detected from
             the measurements alone (the phase-retrieval configs set it; ``null`` for none).
+        rescue_rounds: at most this many rescue rounds per image, for methods that start from random draws
+            (untrained priors: :meth:`next_round`). When a chunk's ``iterations`` are spent, the images whose
+            reconstruction is suspect (above ``suspect_residual``, or not finite) are reconstructed again, together,
+            from fresh random starts, with the full budget, while the images that passed are done; this repeats
+            until each passes or has had ``rescue_rounds`` rounds. So compute goes where it is needed, within the same
+            run. A chunk takes at most ``iterations * (1 + rescue_rounds)`` outer iterations. 0: none.
     """
 
     algorithm = "base"
     linear_only = False  # True for methods that need y = A x (no phase retrieval)
+    randomized = False  # True for methods whose result depends on random draws, which a rescue round draws afresh
 
     def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000,
-                 iterations_per_step: int = 10, suspect_residual: float | None = None) -> None:
+                 iterations_per_step: int = 10, suspect_residual: float | None = None, rescue_rounds: int = 0) -> None:
         super().__init__()
         if iterations < 1:
             raise DipLightningError(f"iterations must be at least 1, got {iterations} (--model.iterations)")
@@ -64,6 +71,16 @@ class ReconstructionModule(LightningModule):
             raise DipLightningError(f"suspect_residual must be positive or null, got {suspect_residual} (--model.suspect_residual)")
         if chunk_size < 1:
             raise DipLightningError(f"chunk_size must be a positive integer, got {chunk_size}")
+        if rescue_rounds < 0:
+            raise DipLightningError(f"rescue_rounds must be 0 or more, got {rescue_rounds} (--model.rescue_rounds)")
+        if rescue_rounds and not self.randomized:
+            raise DipLightningError(
+                f"{type(self).__name__} draws nothing at random, so a rescue round would give the same reconstruction "
+                "again: set --model.rescue_rounds 0")
+        if rescue_rounds and suspect_residual is None:
+            raise DipLightningError(
+                f"--model.rescue_rounds ({rescue_rounds}) rescues the images whose residual is above "
+                "--model.suspect_residual, which is null: set suspect_residual (e.g. 0.13) or rescue_rounds 0")
         self.check_operator(operator)
         self.save_hyperparameters(ignore=["operator", "optimizer", "prior"])
         self.hparams["operator"] = {"class": type(operator).__name__, **operator.describe()}
@@ -72,11 +89,17 @@ class ReconstructionModule(LightningModule):
         self.iterations_per_step = iterations_per_step
         self.chunk_size = chunk_size
         self.suspect_residual = suspect_residual
+        self.rescue_rounds = rescue_rounds
         self.restarts = 1
         self.operator = operator
         self.nmse_mean = NormalizedMeanSquaredError()
-        self.chunk: Chunk | None = None
-        self._stopped_early: Tensor | None = None  # indices of a chunk finished before its budget
+        self.chunk: Chunk | None = None  # the chunk (or rescue round) being reconstructed during fit
+        self._finished: Tensor | None = None  # indices of the last chunk finished during fit
+
+    @property
+    def chunk_iterations(self) -> int:
+        """The most outer iterations a chunk can take: ``iterations`` for every round (see ``rescue_rounds``)."""
+        return self.iterations * (1 + self.rescue_rounds)
 
     def check_operator(self, operator: Operator) -> None:
         """Refuse measurement models the method cannot solve (a DipLightningError naming the fix)."""
@@ -112,6 +135,14 @@ class ReconstructionModule(LightningModule):
             raise DipLightningError(
                 f"the datamodule serves each chunk for {served} iterations per step but model.iterations_per_step is "
                 f"{self.iterations_per_step}; give both the same value (dip-lightning links them)"
+            )
+        served = getattr(self.trainer.datamodule, "iterations", self.chunk_iterations)
+        if served < self.chunk_iterations:
+            raise DipLightningError(
+                f"the datamodule serves each chunk for {served} outer iterations, but a chunk can take "
+                f"{self.chunk_iterations} (model.iterations {self.iterations} for each of 1 + model.rescue_rounds "
+                f"{self.rescue_rounds} rounds): set the datamodule's iterations to {self.chunk_iterations} "
+                "(dip-lightning links them)"
             )
         if isinstance(self.trainer.strategy.model, torch.nn.parallel.DistributedDataParallel):
             raise DipLightningError(
@@ -151,17 +182,28 @@ class ReconstructionModule(LightningModule):
 
         ``batch`` is what the datamodule serves (``datamodule.test_dataloader()``), on the module's device.
         The chunk runs ``iterations`` outer iterations, or fewer where the method's stopping rule
-        (:meth:`converged`) ends it and ``stop_early`` is true. ``on_step(chunk, loss)`` is called after every
-        outer iteration (``chunk.iteration`` counts them), under ``torch.enable_grad``: for curves,
-        probes and profilers.
+        (:meth:`converged`) ends it and ``stop_early`` is true, then the rescue rounds its images need
+        (:meth:`next_round`). ``on_step(chunk, loss)`` is called after every outer iteration (``chunk.iteration``
+        counts them, ``chunk.round`` the round), under ``torch.enable_grad``: for curves, probes and profilers.
         """
         with torch.enable_grad():
-            chunk = self.begin_chunk(batch)
-            while chunk.iteration < self.iterations and not (stop_early and self.converged(chunk)):
-                loss = self.advance(chunk)
-                if on_step is not None:
-                    on_step(chunk, loss)
-        return self.finish_chunk(chunk)
+            chunk: Chunk | None = self.begin_chunk(batch)
+            while chunk is not None:
+                while not self.round_done(chunk, stop_early):
+                    loss = self.advance(chunk)
+                    if on_step is not None:
+                        on_step(chunk, loss)
+                whole, chunk = chunk.first_round, self.next_round(chunk)
+        return self.finish_chunk(whole)
+
+    def round_done(self, chunk: Chunk, stop_early: bool = True) -> bool:
+        """Whether the chunk (or rescue round) has spent its ``iterations``, or its stopping rule ended it."""
+        return chunk.iteration >= self.iterations or (stop_early and self.converged(chunk))
+
+    def next_round(self, chunk: Chunk) -> Chunk | None:
+        """Called when a round of a chunk is done: the next round, a chunk of the images that need one
+        (``rescue_rounds``), or None when the chunk is finished. Methods that draw nothing at random have none."""
+        return None
 
     def initialize(self, chunk: Chunk) -> None:
         """Set ``chunk.estimate`` (and any solver state) to the method's starting point."""
@@ -195,6 +237,7 @@ class ReconstructionModule(LightningModule):
 
     @torch.no_grad()
     def finish_chunk(self, chunk: Chunk) -> ChunkResult:
+        """The per-image results of a finished chunk (round 0's: every image of it)."""
         x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
         if chunk.target is not None:
             metrics = image_quality(x_hat, chunk.target)
@@ -217,6 +260,7 @@ class ReconstructionModule(LightningModule):
             seconds=(time.perf_counter() - chunk.started) / chunk.size,
             status=self.status(finite, metrics["residual"]),
             measured=None if (preview := self.operator.preview(chunk.measurements)) is None else preview.cpu(),
+            rounds=None if chunk.rounds is None else chunk.rounds.tolist(),
         )
 
     def status(self, finite: Tensor, residual: Tensor) -> list[str]:
@@ -230,26 +274,31 @@ class ReconstructionModule(LightningModule):
         if batch["index"].numel() == 0:
             return {}  # this process has fewer images than the others: keep in step, do nothing
         if self.chunk is None:
-            if self._stopped_early is not None and torch.equal(batch["index"], self._stopped_early):
-                return {}  # the rest of the budget of a chunk that stopped early
-            self._stopped_early = None
+            if self._finished is not None and torch.equal(batch["index"], self._finished):
+                return {}  # the rest of the steps served for a chunk that finished before them
+            self._finished = None
             self.chunk = self.begin_chunk(batch)
-        chunk = self.chunk
+        finished = False
         for _ in range(self.iterations_per_step):
-            loss = self.advance(chunk)
-            if chunk.iteration >= self.iterations or self.converged(chunk):
-                break
+            stepped = self.chunk
+            loss = self.advance(stepped)
+            if self.round_done(stepped):
+                self.chunk = self.next_round(stepped)  # a rescue round goes on within the same step
+                if self.chunk is None:
+                    finished = True
+                    break
         if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:  # when Lightning records logs
-            self._log_progress(chunk, loss)
-        if chunk.iteration < self.iterations and not self.converged(chunk):
+            self._log_progress(stepped, loss)
+        if not finished:
             return {}
-        self.chunk = None
-        if chunk.iteration < self.iterations:
-            self._stopped_early = chunk.index
-        return {"chunk": self.finish_chunk(chunk)}
+        whole = stepped.first_round
+        self._finished = whole.index
+        return {"chunk": self.finish_chunk(whole)}
 
     def _log_progress(self, chunk: Chunk, loss: Tensor) -> None:
         logged = {"train/loss": loss.mean(), "train/iteration": float(chunk.iteration)}
+        if self.rescue_rounds:
+            logged["train/round"] = float(chunk.round)  # a rescue round's curves are those of its images only
         if chunk.target is not None:
             with torch.no_grad():
                 x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
@@ -271,4 +320,6 @@ class ReconstructionModule(LightningModule):
 
     def describe(self) -> dict[str, Any]:
         """What the summary records about the method."""
-        return {"algorithm": self.algorithm, **self.operator.describe(), "iterations": self.iterations}
+        rescue = {"suspect_residual": self.suspect_residual} if self.suspect_residual is not None else {}
+        rescue |= {"rescue_rounds": self.rescue_rounds} if self.rescue_rounds else {}
+        return {"algorithm": self.algorithm, **self.operator.describe(), "iterations": self.iterations, **rescue}

@@ -51,6 +51,14 @@ class UntrainedPriorModule(ReconstructionModule):
     seeded networks. Every loss is a sum over images of per-image terms, so each network's
     gradient depends on its own image only.
 
+    Rescue rounds (``rescue_rounds`` K, with ``suspect_residual``): an image whose reconstruction is suspect when
+    the chunk's budget is spent gets ``restarts`` more networks, freshly seeded, fitted with the full budget
+    (schedule, smoothed start, retries and all) together with the other suspect images of its chunk; its
+    reconstruction then combines (``combine``) the restarts of all its rounds, as if it had had that many restarts
+    from the start. Rounds go on until the image passes or has had K of them; the images that passed are done and
+    cost nothing more. Round k's restart numbers are ``k * S + r`` with S the restart numbers one round can use
+    (:meth:`restart_numbers_per_round`), so that no network is seeded twice.
+
     Regularizers of the Deep Image Prior (Ulyanov et al., 2018; all off by default):
 
     - ``input_noise`` sigma_z: every fitting step evaluates :math:`G(w; z + \sigma_z e)` with
@@ -142,9 +150,11 @@ class UntrainedPriorModule(ReconstructionModule):
             which thousands of iterations amplify into a different (equally good) reconstruction.
             A string picks ``torch.compile``'s mode instead of its default: ``reduce-overhead``
             (CUDA graphs on a GPU: the step's kernels replayed with one launch) or ``max-autotune``.
-        **kwargs: operator, chunk_size, iterations, suspect_residual: see
+        **kwargs: operator, chunk_size, iterations, suspect_residual, rescue_rounds: see
             :class:`~dip_lightning.algorithms.ReconstructionModule`.
     """
+
+    randomized = True
 
     def __init__(
         self,
@@ -308,9 +318,19 @@ class UntrainedPriorModule(ReconstructionModule):
         getattr(optimizer, "optimizer", optimizer).state.clear()
 
     # ----------------------------------------------------------------------------- chunk life
+    def restart_numbers_per_round(self) -> int:
+        """How many restart numbers one round of a chunk can use: ``restarts``, and ``restarts`` more for every
+        retry checkpoint (a retried network takes the number of its restart plus ``restarts``)."""
+        if self.retry_residual is None:
+            return self.restarts
+        checkpoints = [t for t in range(self.retry_every, self.iterations, self.retry_every)
+                       if t <= self.retry_until * self.iterations]
+        return self.restarts * (1 + len(checkpoints))
+
     def initialize(self, chunk: Chunk) -> None:
         """Fresh networks and optimizer state for the chunk (optionally fitted to a spectral estimate)."""
-        restart = torch.arange(self.restarts).repeat_interleave(chunk.size)
+        first = chunk.round * self.restart_numbers_per_round()  # a rescue round's networks are new ones
+        restart = first + torch.arange(self.restarts).repeat_interleave(chunk.size)
         self.prior.reset(chunk.index.repeat(self.restarts), restart)
         chunk.state["restart"] = restart
         chunk.state["started"] = torch.zeros_like(restart)  # the iteration each network started at (see after_step)
@@ -482,20 +502,63 @@ class UntrainedPriorModule(ReconstructionModule):
         return self.prior(chunk.decoders)
 
     def reconstruction(self, chunk: Chunk) -> Tensor:
-        """The current reconstruction x_hat of the chunk, (b, C, H, W): its restarts combined."""
+        """The current reconstruction x_hat of the chunk, (b, C, H, W): its restarts combined (after a rescue
+        began, round 0's chunk holds each image's reconstruction over all its rounds)."""
+        if "rescued" in chunk.state:
+            return chunk.state["rescued"]
         estimates = self.decoder_estimates(chunk)
+        return self.combine_restarts(estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:]), chunk.measurements)
+
+    def combine_restarts(self, estimates: Tensor, measurements: Tensor) -> Tensor:
+        """Each image's restarts ``estimates`` (restarts, b, C, H, W) combined into x_hat (b, C, H, W) by ``combine``;
+        ``best`` ranks them by their data loss against the image's ``measurements`` (b, *measurement_shape)."""
+        restarts, size = estimates.shape[:2]
         if self.combine != "best":
-            x_hat = chunk.combine(estimates, self.combine)
+            x_hat = estimates.median(0).values if self.combine == "median" else estimates.mean(0)
         else:
-            loss = self.operator.data_loss(estimates, chunk.decoder_measurements).nan_to_num(torch.inf)
-            best = loss.view(chunk.restarts, chunk.size).argmin(0)
-            stacked = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])
-            x_hat = stacked[best, torch.arange(chunk.size, device=best.device)]
+            per_restart = measurements.repeat(restarts, *[1] * (measurements.dim() - 1))
+            loss = self.operator.data_loss(estimates.flatten(0, 1), per_restart).nan_to_num(torch.inf)
+            best = loss.view(restarts, size).argmin(0)
+            x_hat = estimates[best, torch.arange(size, device=best.device)]
             if self.best_radius is not None:
-                x_hat = self.mean_near(stacked, x_hat)
+                x_hat = self.mean_near(estimates, x_hat)
         if self.data_consistency:
-            x_hat = x_hat + self.operator.A_adjoint(chunk.measurements - self.operator.A(x_hat))
+            x_hat = x_hat + self.operator.A_adjoint(measurements - self.operator.A(x_hat))
         return x_hat
+
+    @torch.no_grad()
+    def next_round(self, chunk: Chunk) -> Chunk | None:
+        """A rescue round for the images of ``chunk`` (a chunk or a rescue round whose budget is spent) whose
+        reconstruction over all their rounds so far is suspect: ``restarts`` fresh networks each (see ``rescue_rounds``
+        above); None when every image passed or had ``rescue_rounds`` rounds. Records each image's reconstruction,
+        and the rounds it was given, in round 0's chunk."""
+        if not self.rescue_rounds:
+            return None
+        estimates = self.decoder_estimates(chunk)
+        pool = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])  # every restart of every round so far
+        if "pool" in chunk.state:
+            pool = torch.cat([chunk.state["pool"], pool])
+        x_hat = self.combine_restarts(pool, chunk.measurements)
+        failing = ~(self.operator.relative_residual(x_hat, chunk.measurements) <= self.suspect_residual)  # NaN fails
+        whole = chunk.first_round
+        if chunk.whole is None:
+            if not failing.any():
+                return None  # no rescue: round 0's reconstruction stands as computed
+            positions = torch.arange(chunk.size, device=chunk.index.device)
+            whole.state["rescued"], whole.rounds = x_hat, torch.zeros_like(chunk.index)
+        else:
+            positions = chunk.state["positions"]
+            whole.state["rescued"][positions] = x_hat
+        if chunk.round == self.rescue_rounds or not failing.any():
+            return None
+        again = failing.nonzero().squeeze(1).to(chunk.index.device)
+        rescue = Chunk(chunk.index[again], None if chunk.target is None else chunk.target[again],
+                       chunk.measurements[again], chunk.image_shape, restarts=chunk.restarts, round=chunk.round + 1,
+                       whole=whole)
+        rescue.state["pool"], rescue.state["positions"] = pool[:, again], positions[again]
+        whole.rounds[positions[again]] += 1
+        self.initialize(rescue)
+        return rescue
 
     def mean_near(self, stacked: Tensor, best: Tensor) -> Tensor:
         """Per image, the mean of the restarts ``stacked`` (restarts, b, C, H, W) within relative distance

@@ -23,7 +23,7 @@ from dip_lightning.chunks import ChunkResult
 from dip_lightning.errors import DipLightningError
 from dip_lightning.files import write_png
 
-COLUMNS = ["index", "name", "nmse", "psnr", "ssim", "residual", "seconds", "status"]
+COLUMNS = ["index", "name", "nmse", "psnr", "ssim", "residual", "seconds", "status", "rounds"]
 FLOAT_COLUMNS = ["nmse", "psnr", "ssim", "residual", "seconds"]
 
 
@@ -52,7 +52,9 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 def read_csv(path: Path) -> list[dict[str, Any]]:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return [{**row, "index": int(row["index"]), **{k: float(row[k]) for k in FLOAT_COLUMNS}} for row in rows]
+    # "rounds" is missing from the files of runs made before rescue rounds existed: none had any
+    return [{**row, "index": int(row["index"]), **{k: float(row[k]) for k in FLOAT_COLUMNS},
+             "rounds": int(row.get("rounds") or 0)} for row in rows]
 
 
 def image_name(trainer: Trainer, index: int) -> str:
@@ -93,7 +95,8 @@ class ResultsWriter(Callback):
       ``png_bits`` 8 or 16 per channel); ``chunks/chunk-<first index>.csv`` and ``.pt`` (rows;
       indices, references, measurement previews and reconstructions); then ``results.csv``
       rebuilt atomically from all chunks so far: one row per image (index, name, nmse, psnr, ssim,
-      residual, seconds, status; nmse, psnr and ssim empty (NaN) where no reference was given);
+      residual, seconds, status, rounds (rescue rounds given); nmse, psnr and ssim empty (NaN) where no reference
+      was given);
     - at the end (rank 0, after every process finished): ``results.csv``, ``summary.json``
       (means and medians, wall time, method, dataset), ``reconstructions.pt``
       (``{"index": (N,), "reconstruction": (N, C, H, W)}``) and ``reconstructions.png`` (the
@@ -228,6 +231,7 @@ class ResultsWriter(Callback):
             "num_images": len(rows),
             "num_diverged": len(rows) - len(ok),
             "num_suspect": sum(row["status"] == "suspect" for row in rows),
+            "num_rescued": sum(row["rounds"] > 0 for row in rows),  # images given at least one rescue round
             "num_with_reference": len(values["nmse"]),
             "nmse_mean": mean("nmse"),
             "nmse_median": statistics.median(values["nmse"]) if values["nmse"] else float("nan"),

@@ -92,7 +92,8 @@ class ImageDataModule(LightningDataModule):
         indices: dataset indices to reconstruct (default: all).
         num_images: keep only the first N of the selection.
         chunk_size: images reconstructed at once per process.
-        iterations: outer iterations per chunk (the CLI links it to ``model.iterations``).
+        iterations: the most outer iterations a chunk can take (the CLI links it to ``model.iterations`` times
+            1 + ``model.rescue_rounds``); a chunk that finishes earlier skips the rest of its steps.
         iterations_per_step: outer iterations per training step (the CLI links it to ``model.iterations_per_step``).
         num_workers: DataLoader worker processes (loading is once per chunk, so 0 is fine).
     """
