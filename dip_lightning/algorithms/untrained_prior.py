@@ -526,7 +526,6 @@ class UntrainedPriorModule(ReconstructionModule):
             x_hat = x_hat + self.operator.A_adjoint(measurements - self.operator.A(x_hat))
         return x_hat
 
-    @torch.no_grad()
     def next_round(self, chunk: Chunk) -> Chunk | None:
         """A rescue round for the images of ``chunk`` (a chunk or a rescue round whose budget is spent) whose
         reconstruction over all their rounds so far is suspect: ``restarts`` fresh networks each (see ``rescue_rounds``
@@ -534,12 +533,13 @@ class UntrainedPriorModule(ReconstructionModule):
         and the rounds it was given, in round 0's chunk."""
         if not self.rescue_rounds:
             return None
-        estimates = self.decoder_estimates(chunk)
-        pool = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])  # every restart of every round so far
-        if "pool" in chunk.state:
-            pool = torch.cat([chunk.state["pool"], pool])
-        x_hat = self.combine_restarts(pool, chunk.measurements)
-        failing = ~(self.operator.relative_residual(x_hat, chunk.measurements) <= self.suspect_residual)  # NaN fails
+        with torch.no_grad():
+            estimates = self.decoder_estimates(chunk)
+            pool = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])  # every restart of every round so far
+            if "pool" in chunk.state:
+                pool = torch.cat([chunk.state["pool"], pool])
+            x_hat = self.combine_restarts(pool, chunk.measurements)
+            failing = ~(self.operator.relative_residual(x_hat, chunk.measurements) <= self.suspect_residual)  # NaN fails
         whole = chunk.first_round
         if chunk.whole is None:
             if not failing.any():
@@ -557,7 +557,7 @@ class UntrainedPriorModule(ReconstructionModule):
                        whole=whole)
         rescue.state["pool"], rescue.state["positions"] = pool[:, again], positions[again]
         whole.rounds[positions[again]] += 1
-        self.initialize(rescue)
+        self.initialize(rescue)  # with gradients: a spectral start fits the networks
         return rescue
 
     def mean_near(self, stacked: Tensor, best: Tensor) -> Tensor:
