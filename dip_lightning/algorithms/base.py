@@ -28,8 +28,8 @@ class ReconstructionModule(LightningModule):
     During ``fit`` one ``training_step`` runs ``iterations_per_step`` outer iterations of the method
     for the whole chunk (all its images at once, vectorized); after ``iterations`` of them the chunk is finished
     (or, with ``rescue_rounds``, its suspect images go on to a rescue round), its per-image results are handed
-    to the callbacks (:class:`~dip_lightning.callbacks.ResultsWriter`) and the next chunk starts. ``validate`` and ``test`` run the same reconstruction, a whole
-    chunk per step. Subclasses implement :meth:`initialize` (the chunk's starting point) and
+    to the callbacks (:class:`~dip_lightning.callbacks.ResultsWriter`) and the next chunk starts. ``validate``
+    and ``test`` run the same reconstruction, a whole chunk per step. Subclasses implement :meth:`initialize` (the chunk's starting point) and
     :meth:`outer_step`; every update is per image, so an image's result does not depend on its
     chunk mates.
 
