@@ -1,8 +1,12 @@
 """Failing restarts are replaced by fresh networks in the same pass, and failures are flagged."""
 
+import numpy as np
+import pytest
 import torch
 
 from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms.base import suspect_threshold
+from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
 
@@ -73,3 +77,22 @@ def test_images_above_the_suspect_residual_are_flagged():
     model = module(retry_residual=None, suspect_residual=0.2)
     finite = torch.tensor([True, True, False])
     assert model.status(finite, torch.tensor([0.1, 0.3, 0.1])) == ["ok", "suspect", "diverged"]
+
+
+def test_a_table_of_suspect_thresholds_is_interpolated_in_the_sampling_ratio():
+    """The threshold at f = m / n of a table {f: threshold} is numpy's piecewise-linear ``interp`` (constant
+    beyond the table's ends), whatever order the table is written in; the module uses its operator's f."""
+    table = {1.0: 0.2, 0.3: 0.13, 0.5: 0.15}
+    ratios = sorted(table)
+    for f in [0.05, 0.3, 0.31, 0.4, 0.5, 0.77, 1.0, 3.0]:
+        expected = np.interp(f, ratios, [table[r] for r in ratios])
+        assert suspect_threshold(table, f) == pytest.approx(expected, rel=1e-12)
+    model = NetGD(PhaseRetrieval((1, 8, 8), ratio=0.75), suspect_residual=table)  # m = 48 of n = 64
+    assert model.suspect_residual == pytest.approx(0.15 + (0.75 - 0.5) * (0.2 - 0.15) / 0.5)
+    assert model.status(torch.tensor([True, True]), torch.tensor([0.17, 0.18])) == ["ok", "suspect"]
+
+
+def test_a_suspect_table_with_a_non_positive_entry_is_refused_with_the_fix():
+    for table in [{0.3: 0.0}, {-0.1: 0.1}, {}]:
+        with pytest.raises(DipLightningError, match=r"ratios f = m / n to thresholds, both positive"):
+            NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), suspect_residual=table)

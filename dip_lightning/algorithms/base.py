@@ -16,6 +16,29 @@ from dip_lightning.metrics import NormalizedMeanSquaredError, image_quality, nor
 from dip_lightning.operators import Operator
 
 
+def suspect_threshold(table: dict[float, float], ratio: float) -> float:
+    """The suspect threshold at sampling ratio f = m / n from thresholds measured at other ratios.
+
+    With the table's ratios f_1 < ... < f_k and thresholds t_1, ..., t_k: t_1 for f <= f_1, t_k for
+    f >= f_k, and between f_j and f_{j+1} the straight line
+    :math:`t_j + (f - f_j) (t_{j+1} - t_j) / (f_{j+1} - f_j)`.
+    """
+    entries = sorted((float(f), float(t)) for f, t in table.items())
+    if not entries or any(not f > 0 or not t > 0 for f, t in entries):
+        raise DipLightningError(
+            f"--model.suspect_residual {table} must map sampling ratios f = m / n to thresholds, both positive, "
+            "e.g. {0.3: 0.13, 1.0: 0.2}")
+    (first, low), (last, high) = entries[0], entries[-1]
+    if ratio <= first:
+        return low
+    if ratio >= last:
+        return high
+    for (f0, t0), (f1, t1) in zip(entries, entries[1:]):
+        if f0 <= ratio <= f1:
+            return t0 + (ratio - f0) * (t1 - t0) / (f1 - f0)
+    raise AssertionError("unreachable: the ratio lies between the table's ends")
+
+
 class ReconstructionModule(LightningModule):
     """Reconstruct each image of a chunk from its measurements y = A(x); the shared machinery.
 
@@ -46,7 +69,10 @@ class ReconstructionModule(LightningModule):
             every ``log_every_n_steps`` steps.
         suspect_residual: flag an image ``suspect`` (column ``status``) when its relative
             measurement residual ||y - A(x_hat)|| / ||y|| exceeds this: a failure detected from
-            the measurements alone (the phase-retrieval configs set it; ``null`` for none).
+            the measurements alone (the phase-retrieval configs set it; ``null`` for none). Either one
+            threshold, or a table ``{f: threshold}`` of thresholds measured at sampling ratios f = m / n, for
+            residuals of good reconstructions that grow with m: the threshold at the operator's f is
+            :func:`suspect_threshold` of the table (piecewise linear in f, constant beyond its ends).
         rescue_rounds: at most this many rescue rounds per image, for methods that start from random draws
             (untrained priors: :meth:`next_round`). When a chunk's ``iterations`` are spent, the images whose
             reconstruction is suspect (above ``suspect_residual``, or not finite) are reconstructed again, together,
@@ -60,13 +86,16 @@ class ReconstructionModule(LightningModule):
     randomized = False  # True for methods whose result depends on random draws, which a rescue round draws afresh
 
     def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000,
-                 iterations_per_step: int = 10, suspect_residual: float | None = None, rescue_rounds: int = 0) -> None:
+                 iterations_per_step: int = 10, suspect_residual: float | dict[float, float] | None = None,
+                 rescue_rounds: int = 0) -> None:
         super().__init__()
         if iterations < 1:
             raise DipLightningError(f"iterations must be at least 1, got {iterations} (--model.iterations)")
         if iterations_per_step < 1:
             raise DipLightningError(
                 f"iterations_per_step must be at least 1, got {iterations_per_step} (--model.iterations_per_step)")
+        if isinstance(suspect_residual, dict):
+            suspect_residual = suspect_threshold(suspect_residual, operator.m / operator.n)
         if suspect_residual is not None and not suspect_residual > 0:
             raise DipLightningError(f"suspect_residual must be positive or null, got {suspect_residual} (--model.suspect_residual)")
         if chunk_size < 1:
