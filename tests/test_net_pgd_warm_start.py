@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from dip_lightning.algorithms import NetGD, NetPGD
+from dip_lightning.cli import instantiate
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
@@ -56,6 +57,25 @@ def test_the_warm_start_is_net_gd_and_what_follows_is_net_pgd_from_its_networks(
     assert (more_gd[-1] - warm_outputs[-1]).abs().max() > 1e-3
 
 
+def test_with_the_same_retry_points_the_warm_start_is_net_gd_network_for_network_retries_included():
+    """mnist_cpr_netpgd's warm start is mnist_cpr_netgd's whole search: with retry points that coincide (every 2
+    iterations up to iteration 4 in both, here for every image, as none passes so strict a bar), half-rate restarts
+    and the smoothed start, the first W iterations re-seed the same networks at the same points, and a rescue round
+    draws the same restart numbers."""
+    search = {"magnitude_smoothing": 0.6, "smoothing_until": 0.8, "retry_residual": 1e-6, "retry_every": 2,
+              "restart_lr_factors": [0.5, 1], **SHARED}
+    net_gd = NetGD(operator(), iterations=WARM, retry_until=0.8, **search)  # retry points 2, 4 (<= 4.8)
+    warm = NetPGD(operator(), iterations=WARM + PROJECTED, warm_start=WARM, retry_until=0.4, **PGD, **search)  # <= 4.4
+    assert warm.restart_numbers_per_round() == net_gd.restart_numbers_per_round() == 2 * 3
+    chunks = {name: model.begin_chunk(BATCH) for name, model in [("gd", net_gd), ("warm", warm)]}
+    for _ in range(WARM):
+        assert torch.equal(net_gd.advance(chunks["gd"]), warm.advance(chunks["warm"]))
+        assert torch.equal(net_gd.decoder_estimates(chunks["gd"]), warm.decoder_estimates(chunks["warm"]))
+    restarts = chunks["warm"].state["restart"]
+    assert torch.equal(restarts, chunks["gd"].state["restart"])
+    assert (restarts >= SHARED["restarts"]).any()  # the retries did re-seed networks
+
+
 def test_the_warm_start_is_recorded_with_the_run_only_when_there_is_one():
     assert "warm_start" not in NetPGD(operator(), iterations=PROJECTED, **PGD, **SHARED).describe()
     warm = NetPGD(operator(), iterations=WARM + PROJECTED, warm_start=WARM, **PGD, **SHARED)
@@ -73,3 +93,20 @@ def test_settings_it_cannot_use_are_refused_with_the_fix_named(kwargs, message):
     with pytest.raises(DipLightningError, match="measures none"):
         NetPGD(CompressiveSensing((1, 8, 8), ratio=0.5), iterations=10, warm_start=5, magnitude_smoothing=0.6,
                **SHARED)
+
+
+@pytest.mark.parametrize("ratio", ["0.3", "1.0"])
+def test_the_net_pgd_configs_warm_start_is_the_net_gd_configs_search(ratio, data_root):
+    """configs/mnist_cpr_netpgd.yaml's first W iterations are configs/mnist_cpr_netgd.yaml's whole budget, with the
+    same networks, schedule, retry points, flag and rescue rounds (so, by the test above, the same search)."""
+    overrides = ["--data.root", str(data_root), "--data.num_images", "1", "--model.operator.ratio", ratio]
+    net_gd, _ = instantiate("configs/mnist_cpr_netgd.yaml", overrides)
+    net_pgd, _ = instantiate("configs/mnist_cpr_netpgd.yaml", overrides)
+    assert net_pgd.warm_start == net_gd.iterations == net_pgd.data_fitting_iterations()
+    assert net_pgd.restart_numbers_per_round() == net_gd.restart_numbers_per_round()
+    for setting in ["restarts", "magnitude_smoothing", "smoothing_until", "restart_lr_factors", "retry_residual",
+                    "retry_every", "suspect_residual", "rescue_rounds"]:
+        assert getattr(net_pgd, setting) == getattr(net_gd, setting), setting
+    assert net_pgd.hparams["seed"] == net_gd.hparams["seed"]
+    assert net_pgd.retry_until * net_pgd.iterations >= net_gd.retry_until * net_gd.iterations  # 4080 >= 4000
+    assert net_pgd.retry_until * net_pgd.iterations < net_gd.retry_until * net_gd.iterations + net_gd.retry_every

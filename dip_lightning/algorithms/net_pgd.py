@@ -48,7 +48,10 @@ class NetPGD(UntrainedPriorModule):
             Random starts of Net-PGD at m < n lose digits that Net-GD's smoothed start finds: every one of its
             projections starts from a poor x whose phase estimate sign(A x) is mostly wrong; after 4000
             iterations of Net-GD it lost 0 and 1 of two draws of 64 training digits at f = 0.3, where it had
-            lost 7 and 5 (``configs/mnist_cpr_netpgd.yaml``). 0: Net-PGD from the start, as in the paper.
+            lost 7 and 5 (``configs/mnist_cpr_netpgd.yaml``). With the retry points of a Net-GD run of W iterations
+            (``retry_until`` set so that the same checkpoints fall within it), the warm start is that run network for network, rescue
+            rounds' restart numbers included, so Net-PGD projects from every digit its search finds (the config:
+            5000 of 5100). 0: Net-PGD from the start, as in the paper.
         **kwargs: see :class:`UntrainedPriorModule`.
     """
 
