@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
@@ -28,15 +29,8 @@ def suspect_threshold(table: dict[float, float], ratio: float) -> float:
         raise DipLightningError(
             f"--model.suspect_residual {table} must map sampling ratios f = m / n to thresholds, both positive, "
             "e.g. {0.3: 0.13, 1.0: 0.2}")
-    (first, low), (last, high) = entries[0], entries[-1]
-    if ratio <= first:
-        return low
-    if ratio >= last:
-        return high
-    for (f0, t0), (f1, t1) in zip(entries, entries[1:]):
-        if f0 <= ratio <= f1:
-            return t0 + (ratio - f0) * (t1 - t0) / (f1 - f0)
-    raise AssertionError("unreachable: the ratio lies between the table's ends")
+    ratios, thresholds = zip(*entries)
+    return float(np.interp(ratio, ratios, thresholds))  # constant beyond the ends, as documented
 
 
 class ReconstructionModule(LightningModule):
