@@ -31,6 +31,8 @@ parser.add_argument("--train", action="store_true", help="training digits (defau
 parser.add_argument("--mode", choices=["truth", "search"], default="truth")
 parser.add_argument("--ratio", type=float, default=0.3)
 parser.add_argument("--lr", type=float, default=0.2)
+parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                    help="sgd: the config's SGD with momentum 0.9; adam: Adam (try --lr 0.01)")
 parser.add_argument("--iterations", type=int, default=5000)
 parser.add_argument("--data-root", default="../shared/data")
 args = parser.parse_args()
@@ -73,7 +75,8 @@ module = (NetGD if search else FromTruth)(
     operator, chunk_size=len(args.indices), iterations=args.iterations, restarts=restarts, combine="best",
     retry_residual=0.15 if search else None, retry_every=250, retry_until=0.8,
     prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[25, 15, 10]),
-    optimizer=lambda parameters: torch.optim.SGD(parameters, lr=args.lr, momentum=0.9, foreach=True))
+    optimizer=(lambda parameters: torch.optim.SGD(parameters, lr=args.lr, momentum=0.9, foreach=True))
+    if args.optimizer == "sgd" else (lambda parameters: torch.optim.Adam(parameters, lr=args.lr, foreach=True)))
 lowest = {"residual": torch.full((len(args.indices),), torch.inf), "nmse": torch.zeros(len(args.indices))}
 start = time.perf_counter()
 
@@ -93,7 +96,7 @@ def on_step(chunk: Chunk, loss: torch.Tensor) -> None:
 
 
 result = module.reconstruct({"index": torch.tensor(args.indices), "image": x}, on_step=on_step, stop_early=False)
-print(f"{args.mode}, lr {args.lr}, f = {args.ratio}, {'training' if args.train else 'test'} digits "
+print(f"{args.mode}, {args.optimizer} lr {args.lr}, f = {args.ratio}, {'training' if args.train else 'test'} digits "
       f"({time.perf_counter() - start:.0f} s)")
 for b, i in enumerate(args.indices):
     line = f"{i}: kept residual {result.metrics['residual'][b]:.3f} nMSE {result.metrics['nmse'][b]:.4f}"

@@ -124,6 +124,7 @@ def test_phase_retrieval_runs_with_ratio_above_one_and_spectral_start(config, wa
     assert summary["problem"] == "cpr" and summary["num_measurements"] == 2 * 784
     assert summary["initialization"] == "spectral" and summary["num_images"] == 2
     assert summary["suspect_residual"] == 0.2  # the config's table by f = m / n, beyond its last ratio (1.0)
+    assert summary["retry_residual"] == 0.23  # likewise
 
 
 def test_spectral_initialization_is_refused_for_compressive_sensing(tmp_path, data_root):

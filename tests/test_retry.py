@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dip_lightning.algorithms import NetGD
-from dip_lightning.algorithms.base import suspect_threshold
+from dip_lightning.algorithms.base import threshold_at_ratio
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
@@ -85,7 +85,7 @@ def test_a_table_of_suspect_thresholds_is_interpolated_in_the_sampling_ratio():
     table = {1.0: 0.2, 0.3: 0.13, 0.5: 0.15}
     expected = {0.05: 0.13, 0.3: 0.13, 0.31: 0.131, 0.4: 0.14, 0.5: 0.15, 0.77: 0.177, 1.0: 0.2, 3.0: 0.2}
     for f, threshold in expected.items():
-        assert suspect_threshold(table, f) == pytest.approx(threshold, rel=1e-12)
+        assert threshold_at_ratio(table, f, "suspect_residual") == pytest.approx(threshold, rel=1e-12)
     model = NetGD(PhaseRetrieval((1, 8, 8), ratio=0.75), suspect_residual=table)  # m = 48 of n = 64
     assert model.suspect_residual == pytest.approx(0.15 + (0.75 - 0.5) * (0.2 - 0.15) / 0.5)
     assert model.status(torch.tensor([True, True]), torch.tensor([0.17, 0.18])) == ["ok", "suspect"]
@@ -93,5 +93,24 @@ def test_a_table_of_suspect_thresholds_is_interpolated_in_the_sampling_ratio():
 
 def test_a_suspect_table_with_a_non_positive_entry_is_refused_with_the_fix():
     for table in [{0.3: 0.0}, {-0.1: 0.1}, {}]:
-        with pytest.raises(DipLightningError, match=r"ratios f = m / n to thresholds, both positive"):
+        with pytest.raises(DipLightningError, match=r"suspect_residual .* ratios f = m / n to thresholds, both positive"):
             NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), suspect_residual=table)
+        with pytest.raises(DipLightningError, match=r"retry_residual .* ratios f = m / n to thresholds, both positive"):
+            NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), retry_residual=table)
+
+
+def test_a_table_of_retry_thresholds_retries_by_the_threshold_at_the_operators_ratio():
+    """retry_residual {f: threshold} is read at the operator's f, like suspect_residual, and retries are decided by
+    that number: a table whose value at f is 1e-9 retries exactly as retry_residual 1e-9, one whose value is 10 never
+    does (the table's other entries would say the opposite)."""
+    strict_here = module({0.5: 10.0, 1.0: 1e-9, 2.0: 10.0})  # module(): f = 1
+    assert strict_here.retry_residual == 1e-9
+    torch.manual_seed(0)  # the same images for both runs
+    _, after_table = around_first_retry(strict_here)
+    torch.manual_seed(0)
+    _, after_number = around_first_retry(module(retry_residual=1e-9))
+    assert torch.equal(after_table["restart"], after_number["restart"])
+    assert after_table["retried"] == 4
+    lenient_here = module({0.5: 1e-9, 1.0: 10.0, 2.0: 1e-9})
+    _, after = around_first_retry(lenient_here)
+    assert after["retried"] is None and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]

@@ -17,17 +17,20 @@ from dip_lightning.metrics import NormalizedMeanSquaredError, image_quality, nor
 from dip_lightning.operators import Operator
 
 
-def suspect_threshold(table: dict[float, float], ratio: float) -> float:
-    """The suspect threshold at sampling ratio f = m / n from thresholds measured at other ratios.
+def threshold_at_ratio(table: float | dict[float, float] | None, ratio: float, option: str) -> float | None:
+    """A residual threshold at sampling ratio f = m / n (``suspect_residual``, ``retry_residual``): one number is
+    the threshold at every f (``None`` none), a table ``{f_j: t_j}`` holds thresholds measured at other ratios.
 
     With the table's ratios f_1 < ... < f_k and thresholds t_1, ..., t_k: t_1 for f <= f_1, t_k for
     f >= f_k, and between f_j and f_{j+1} the straight line
     :math:`t_j + (f - f_j) (t_{j+1} - t_j) / (f_{j+1} - f_j)`.
     """
+    if not isinstance(table, dict):
+        return table
     entries = sorted((float(f), float(t)) for f, t in table.items())
     if not entries or any(not f > 0 or not t > 0 for f, t in entries):
         raise DipLightningError(
-            f"--model.suspect_residual {table} must map sampling ratios f = m / n to thresholds, both positive, "
+            f"--model.{option} {table} must map sampling ratios f = m / n to thresholds, both positive, "
             "e.g. {0.3: 0.13, 1.0: 0.2}")
     ratios, thresholds = zip(*entries)
     return float(np.interp(ratio, ratios, thresholds))  # constant beyond the ends, as documented
@@ -66,7 +69,7 @@ class ReconstructionModule(LightningModule):
             the measurements alone (the phase-retrieval configs set it; ``null`` for none). Either one
             threshold, or a table ``{f: threshold}`` of thresholds measured at sampling ratios f = m / n, for
             residuals of good reconstructions that grow with m: the threshold at the operator's f is
-            :func:`suspect_threshold` of the table (piecewise linear in f, constant beyond its ends).
+            :func:`threshold_at_ratio` of the table (piecewise linear in f, constant beyond its ends).
         rescue_rounds: at most this many rescue rounds per image, for methods that start from random draws
             (untrained priors: :meth:`next_round`). When a chunk's ``iterations`` are spent, the images whose
             reconstruction is suspect (above ``suspect_residual``, or not finite) are reconstructed again, together,
@@ -88,8 +91,7 @@ class ReconstructionModule(LightningModule):
         if iterations_per_step < 1:
             raise DipLightningError(
                 f"iterations_per_step must be at least 1, got {iterations_per_step} (--model.iterations_per_step)")
-        if isinstance(suspect_residual, dict):
-            suspect_residual = suspect_threshold(suspect_residual, operator.m / operator.n)
+        suspect_residual = threshold_at_ratio(suspect_residual, operator.m / operator.n, "suspect_residual")
         if suspect_residual is not None and not suspect_residual > 0:
             raise DipLightningError(f"suspect_residual must be positive or null, got {suspect_residual} (--model.suspect_residual)")
         if chunk_size < 1:

@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from dip_lightning.algorithms.base import ReconstructionModule
+from dip_lightning.algorithms.base import ReconstructionModule, threshold_at_ratio
 from dip_lightning.algorithms.spectral import truncated_spectral_estimate
 from dip_lightning.chunks import Chunk
 from dip_lightning.errors import DipLightningError
@@ -115,7 +115,8 @@ class UntrainedPriorModule(ReconstructionModule):
             image none of whose networks has a relative measurement residual
             ||y - A(G(w; z))|| / ||y|| at or below this, every network but its best is re-seeded
             (a fresh restart number, a fresh random start and optimizer state) and fitted for the
-            rest of the budget. ``null`` for none.
+            rest of the budget. ``null`` for none. Like ``suspect_residual``, one number or a table ``{f: threshold}``
+            by sampling ratio f = m / n (:func:`~dip_lightning.algorithms.base.threshold_at_ratio`).
         retry_every, retry_until: see ``retry_residual``.
         restart_lr_factors: restart r of every image runs at the learning rate times
             ``restart_lr_factors[r % len]`` (e.g. ``[0.5, 1, 1, 1]``: a quarter of the restarts at half the rate;
@@ -173,7 +174,7 @@ class UntrainedPriorModule(ReconstructionModule):
         early_stop: int | None = None,
         early_stop_window: int = 100,
         data_consistency: bool = False,
-        retry_residual: float | None = None,
+        retry_residual: float | dict[float, float] | None = None,
         retry_every: int = 1000,
         retry_until: float = 0.5,
         restart_lr_factors: list[float] | None = None,
@@ -210,6 +211,7 @@ class UntrainedPriorModule(ReconstructionModule):
                 f"--model.best_radius ({best_radius}) averages the restarts near the best one, so it needs "
                 f"--model.combine best (got {combine}) and a radius >= 0 (e.g. 0.3), or null"
             )
+        retry_residual = threshold_at_ratio(retry_residual, self.operator.m / self.operator.n, "retry_residual")
         if retry_residual is not None and (not retry_residual > 0 or retry_every < 1 or not 0 <= retry_until <= 1
                                            or early_stop is not None):
             raise DipLightningError(
