@@ -10,7 +10,7 @@ from dip_lightning.operators import PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
 
 
-def module(retry_residual: float | None, retry_until: float = 0.5, **kwargs) -> NetGD:
+def module(retry_residual: float | dict[float, float] | None, retry_until: float = 0.5, **kwargs) -> NetGD:
     return NetGD(PhaseRetrieval((1, 8, 8), ratio=1.0), chunk_size=2, iterations=20, restarts=3, combine="best",
                  prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]), retry_residual=retry_residual,
                  retry_every=4, retry_until=retry_until, optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
@@ -91,7 +91,7 @@ def test_a_table_of_suspect_thresholds_is_interpolated_in_the_sampling_ratio():
     assert model.status(torch.tensor([True, True]), torch.tensor([0.17, 0.18])) == ["ok", "suspect"]
 
 
-def test_a_suspect_table_with_a_non_positive_entry_is_refused_with_the_fix():
+def test_a_threshold_table_with_a_non_positive_entry_is_refused_naming_the_option():
     for table in [{0.3: 0.0}, {-0.1: 0.1}, {}]:
         with pytest.raises(DipLightningError, match=r"suspect_residual .* ratios f = m / n to thresholds, both positive"):
             NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), suspect_residual=table)
