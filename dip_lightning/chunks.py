@@ -79,12 +79,14 @@ class ChunkResult:
     status: list[str]
     measured: Tensor | None = None  # the measurements shown as images, where they are images (operator.preview)
     rounds: list[int] | None = None  # rescue rounds each image was given (None: 0 for all)
+    agreeing: list[int] | None = None  # restarts that agree with each reconstruction (None: not defined)
 
     def rows(self) -> list[dict[str, Any]]:
         names = list(self.metrics)
         rounds = self.rounds if self.rounds is not None else [0] * len(self.status)
+        agreeing = self.agreeing if self.agreeing is not None else [None] * len(self.status)
         return [
             {"index": int(i), **{k: float(self.metrics[k][b]) for k in names}, "seconds": self.seconds,
-             "status": self.status[b], "rounds": rounds[b]}
+             "status": self.status[b], "rounds": rounds[b], "agreeing": agreeing[b]}
             for b, i in enumerate(self.index.tolist())
         ]

@@ -105,7 +105,7 @@ def test_the_net_pgd_configs_warm_start_is_the_net_gd_configs_search(ratio, data
     assert net_pgd.warm_start == net_gd.iterations == net_pgd.data_fitting_iterations()
     assert net_pgd.restart_numbers_per_round() == net_gd.restart_numbers_per_round()
     for setting in ["restarts", "magnitude_smoothing", "smoothing_until", "restart_lr_factors", "retry_residual",
-                    "retry_every", "suspect_residual", "rescue_rounds"]:
+                    "retry_every", "suspect_residual", "suspect_agreement", "best_radius", "rescue_rounds"]:
         assert getattr(net_pgd, setting) == getattr(net_gd, setting), setting
     assert net_pgd.hparams["seed"] == net_gd.hparams["seed"]
     assert net_pgd.retry_until * net_pgd.iterations >= net_gd.retry_until * net_gd.iterations  # 4080 >= 4000

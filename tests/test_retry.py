@@ -75,7 +75,7 @@ def test_nothing_is_retried_when_every_image_passes_or_the_window_is_over():
 def test_images_above_the_suspect_residual_are_flagged():
     model = module(retry_residual=None, suspect_residual=0.2)
     finite = torch.tensor([True, True, False])
-    assert model.status(finite, torch.tensor([0.1, 0.3, 0.1])) == ["ok", "suspect", "diverged"]
+    assert model.status(finite, model.suspect(torch.tensor([0.1, 0.3, 0.1]))) == ["ok", "suspect", "diverged"]
 
 
 def test_a_table_of_suspect_thresholds_is_interpolated_in_the_sampling_ratio():
@@ -88,7 +88,7 @@ def test_a_table_of_suspect_thresholds_is_interpolated_in_the_sampling_ratio():
         assert threshold_at_ratio(table, f, "suspect_residual") == pytest.approx(threshold, rel=1e-12)
     model = NetGD(PhaseRetrieval((1, 8, 8), ratio=0.75), suspect_residual=table)  # m = 48 of n = 64
     assert model.suspect_residual == pytest.approx(0.15 + (0.75 - 0.5) * (0.2 - 0.15) / 0.5)
-    assert model.status(torch.tensor([True, True]), torch.tensor([0.17, 0.18])) == ["ok", "suspect"]
+    assert model.status(torch.tensor([True, True]), model.suspect(torch.tensor([0.17, 0.18]))) == ["ok", "suspect"]
 
 
 def test_a_threshold_table_with_a_non_positive_entry_is_refused_naming_the_option():

@@ -269,6 +269,7 @@ class ReconstructionModule(LightningModule):
         else:
             metrics = {k: x_hat.new_full((chunk.size,), float("nan")) for k in ("nmse", "psnr", "ssim")}
         metrics["residual"] = self.operator.relative_residual(x_hat, chunk.measurements)
+        agreeing = self.agreeing(chunk)
         finite = torch.isfinite(x_hat.flatten(1)).all(1) & torch.isfinite(metrics["residual"])
         if chunk.target is not None:
             finite &= torch.isfinite(metrics["nmse"])
@@ -283,14 +284,28 @@ class ReconstructionModule(LightningModule):
             reconstruction=x_hat.cpu(),
             metrics={k: v.cpu() for k, v in metrics.items()},
             seconds=(time.perf_counter() - chunk.started) / chunk.size,
-            status=self.status(finite, metrics["residual"]),
+            status=self.status(finite, self.suspect(metrics["residual"], agreeing)),
             measured=None if (preview := self.operator.preview(chunk.measurements)) is None else preview.cpu(),
             rounds=None if chunk.rounds is None else chunk.rounds.tolist(),
+            agreeing=None if agreeing is None else agreeing.tolist(),
         )
 
-    def status(self, finite: Tensor, residual: Tensor) -> list[str]:
-        """Per image: ``diverged`` (NaN/Inf), ``suspect`` (residual above ``suspect_residual``) or ``ok``."""
-        suspect = residual > (self.suspect_residual if self.suspect_residual is not None else torch.inf)
+    def suspect(self, residual: Tensor, agreeing: Tensor | None = None) -> Tensor:
+        """Per image (b,), whether a reconstruction of relative residual ``residual`` (b,) is suspect: the residual
+        above ``suspect_residual``, or not finite (where a threshold is set). ``agreeing`` (b,), the restarts that
+        agree with it (:meth:`agreeing`), is for methods that also flag on those."""
+        if self.suspect_residual is None:
+            return torch.zeros_like(residual, dtype=torch.bool)
+        return ~(residual <= self.suspect_residual)
+
+    def agreeing(self, chunk: Chunk) -> Tensor | None:
+        """Per image (b,), how many of its restarts agree with its reconstruction (methods that combine restarts;
+        results.csv's ``agreeing``); None where that is not defined."""
+        return None
+
+    @staticmethod
+    def status(finite: Tensor, suspect: Tensor) -> list[str]:
+        """Per image: ``diverged`` (NaN/Inf), ``suspect`` (``suspect``, see :meth:`suspect`) or ``ok``."""
         return ["diverged" if not ok else "suspect" if bad else "ok"
                 for ok, bad in zip(finite.tolist(), suspect.tolist())]
 

@@ -97,6 +97,13 @@ class UntrainedPriorModule(ReconstructionModule):
             :math:`\{r : \|x_r - x_{r^*}\| \le \rho \|x_{r^*}\|\}` for this radius rho: the restarts in the right
             basin each fit the few measurements in their own way, and their mean averages that out, while
             restarts that found another image stay out. ``null``: the best restart alone.
+        suspect_agreement: with ``best_radius``, an image is also ``suspect`` (and, with ``rescue_rounds``,
+            rescued) when fewer than this many of its restarts, the best one included, lie within ``best_radius`` of
+            the best (results.csv column ``agreeing``): when few measurements do not single out one image, networks
+            that fit them equally well end on different images, and the residual alone cannot tell (phase
+            retrieval at f = 0.2). ``2``: flag an image none of whose other restarts found its reconstruction.
+            With fewer ``restarts`` than this, all of them must agree (one restart: never flagged this way).
+            ``null``: the residual (``suspect_residual``) alone.
         initialization: ``random`` (the freshly seeded networks, as the paper's code) or
             ``spectral`` (phase retrieval: each network is first fitted for ``init_steps``
             optimizer steps to the truncated spectral estimate of its image).
@@ -167,6 +174,7 @@ class UntrainedPriorModule(ReconstructionModule):
         restarts: int = 1,
         combine: Literal["mean", "median", "best"] = "mean",
         best_radius: float | None = None,
+        suspect_agreement: int | None = None,
         initialization: Literal["random", "spectral"] = "random",
         init_steps: int = 300,
         input_noise: float = 0.0,
@@ -211,6 +219,12 @@ class UntrainedPriorModule(ReconstructionModule):
                 f"--model.best_radius ({best_radius}) averages the restarts near the best one, so it needs "
                 f"--model.combine best (got {combine}) and a radius >= 0 (e.g. 0.3), or null"
             )
+        if suspect_agreement is not None and not (best_radius is not None and suspect_agreement >= 1):
+            raise DipLightningError(
+                f"--model.suspect_agreement ({suspect_agreement}) counts the restarts within --model.best_radius "
+                f"({best_radius}) of the best one, so it needs a best_radius (e.g. 0.3) and a count of at least 1 "
+                "(e.g. 2), or null"
+            )
         retry_residual = threshold_at_ratio(retry_residual, self.operator.m / self.operator.n, "retry_residual")
         if retry_residual is not None and (not retry_residual > 0 or retry_every < 1 or not 0 <= retry_until <= 1
                                            or early_stop is not None):
@@ -244,6 +258,7 @@ class UntrainedPriorModule(ReconstructionModule):
         self.restarts = restarts
         self.combine = combine
         self.best_radius = best_radius
+        self.suspect_agreement = suspect_agreement
         self.initialization = initialization
         self.init_steps = init_steps
         self.input_noise = input_noise
@@ -508,13 +523,36 @@ class UntrainedPriorModule(ReconstructionModule):
         began, round 0's chunk holds each image's reconstruction over all its rounds)."""
         if "rescued" in chunk.state:
             return chunk.state["rescued"]
-        estimates = self.decoder_estimates(chunk)
-        return self.combine_restarts(estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:]), chunk.measurements)
+        return self.combine_restarts(self.restarts_of(chunk), chunk.measurements)[0]
 
-    def combine_restarts(self, estimates: Tensor, measurements: Tensor) -> Tensor:
+    def agreeing(self, chunk: Chunk) -> Tensor | None:
+        """Per image, how many of its restarts (of all its rounds) lie within ``best_radius`` of the best one, the
+        best included, (b,); None without ``best_radius``."""
+        if self.best_radius is None:
+            return None
+        if "agreeing" in chunk.state:
+            return chunk.state["agreeing"]
+        return self.combine_restarts(self.restarts_of(chunk), chunk.measurements)[1]
+
+    def suspect(self, residual: Tensor, agreeing: Tensor | None = None) -> Tensor:
+        """Per image (b,): its ``residual`` (b,) above ``suspect_residual`` (or not finite), or, with
+        ``suspect_agreement``, fewer of its restarts ``agreeing`` with the best one (b,; :meth:`agreeing`)."""
+        failing = super().suspect(residual)
+        if self.suspect_agreement is None:
+            return failing
+        return failing | (agreeing < min(self.suspect_agreement, self.restarts))
+
+    def restarts_of(self, chunk: Chunk) -> Tensor:
+        """Every network's current estimate, by restart: (restarts, b, C, H, W)."""
+        estimates = self.decoder_estimates(chunk)
+        return estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])
+
+    def combine_restarts(self, estimates: Tensor, measurements: Tensor) -> tuple[Tensor, Tensor | None]:
         """Each image's restarts ``estimates`` (restarts, b, C, H, W) combined into x_hat (b, C, H, W) by ``combine``;
-        ``best`` ranks them by their data loss against the image's ``measurements`` (b, *measurement_shape)."""
+        ``best`` ranks them by their data loss against the image's ``measurements`` (b, *measurement_shape).
+        Also returns, with ``best_radius``, how many restarts lie within it of the best one (b,), else None."""
         restarts, size = estimates.shape[:2]
+        agreeing = None
         if self.combine != "best":
             x_hat = estimates.median(0).values if self.combine == "median" else estimates.mean(0)
         else:
@@ -523,10 +561,11 @@ class UntrainedPriorModule(ReconstructionModule):
             best = loss.view(restarts, size).argmin(0)
             x_hat = estimates[best, torch.arange(size, device=best.device)]
             if self.best_radius is not None:
+                agreeing = self.near(estimates, x_hat).sum(0)
                 x_hat = self.mean_near(estimates, x_hat)
         if self.data_consistency:
             x_hat = x_hat + self.operator.A_adjoint(measurements - self.operator.A(x_hat))
-        return x_hat
+        return x_hat, agreeing
 
     def next_round(self, chunk: Chunk) -> Chunk | None:
         """A rescue round for the images of ``chunk`` (a chunk or a rescue round whose budget is spent) whose
@@ -536,21 +575,24 @@ class UntrainedPriorModule(ReconstructionModule):
         if not self.rescue_rounds:
             return None
         with torch.no_grad():
-            estimates = self.decoder_estimates(chunk)
-            pool = estimates.view(chunk.restarts, chunk.size, *estimates.shape[1:])  # every restart of every round so far
+            pool = self.restarts_of(chunk)  # every restart of every round so far
             if "pool" in chunk.state:
                 pool = torch.cat([chunk.state["pool"], pool])
-            x_hat = self.combine_restarts(pool, chunk.measurements)
-            failing = ~(self.operator.relative_residual(x_hat, chunk.measurements) <= self.suspect_residual)  # NaN fails
+            x_hat, agreeing = self.combine_restarts(pool, chunk.measurements)
+            failing = self.suspect(self.operator.relative_residual(x_hat, chunk.measurements), agreeing)
         whole = chunk.first_round
         if chunk.whole is None:
             if not failing.any():
                 return None  # no rescue: round 0's reconstruction stands as computed
             positions = torch.arange(chunk.size, device=chunk.index.device)
             whole.state["rescued"], whole.rounds = x_hat, torch.zeros_like(chunk.index)
+            if agreeing is not None:
+                whole.state["agreeing"] = agreeing
         else:
             positions = chunk.state["positions"]
             whole.state["rescued"][positions] = x_hat
+            if agreeing is not None:
+                whole.state["agreeing"][positions] = agreeing
         if chunk.round == self.rescue_rounds or not failing.any():
             return None
         again = failing.nonzero().squeeze(1).to(chunk.index.device)
@@ -562,12 +604,18 @@ class UntrainedPriorModule(ReconstructionModule):
         self.initialize(rescue)  # with gradients: a spectral start fits the networks
         return rescue
 
+    def near(self, stacked: Tensor, best: Tensor) -> Tensor:
+        """Per image, which of the restarts ``stacked`` (restarts, b, C, H, W) lie within relative distance
+        ``best_radius`` of its ``best`` (b, C, H, W) one, :math:`\\|x_r - x_{r^*}\\| \\le \\rho \\|x_{r^*}\\|`
+        (see ``best_radius``); (restarts, b) booleans. A diverged (NaN) restart is never near."""
+        distance = (stacked - best).flatten(2).norm(dim=2) / best.flatten(1).norm(dim=1).clamp_min(1e-12)
+        return distance <= self.best_radius
+
     def mean_near(self, stacked: Tensor, best: Tensor) -> Tensor:
         """Per image, the mean of the restarts ``stacked`` (restarts, b, C, H, W) within relative distance
         ``best_radius`` of its ``best`` (b, C, H, W) one (see ``best_radius``); (b, C, H, W)."""
-        distance = (stacked - best).flatten(2).norm(dim=2) / best.flatten(1).norm(dim=1).clamp_min(1e-12)  # NaN: not near
-        near = (distance <= self.best_radius).view(*distance.shape, *[1] * (stacked.dim() - 2))
-        return torch.where(near, stacked, 0).sum(0) / near.sum(0)  # a diverged (NaN) restart is never near
+        near = self.near(stacked, best).view(*stacked.shape[:2], *[1] * (stacked.dim() - 2))
+        return torch.where(near, stacked, 0).sum(0) / near.sum(0)
 
     def describe(self) -> dict[str, Any]:
         stopping = {"early_stop": self.early_stop} if self.early_stop else {}
@@ -575,6 +623,7 @@ class UntrainedPriorModule(ReconstructionModule):
                      "retry_until": self.retry_until} if self.retry_residual is not None else {})
         return {**super().describe(), **self.prior.describe(), **retrying, "restarts": self.restarts, "combine": self.combine,
                 **({"best_radius": self.best_radius} if self.best_radius is not None else {}),
+                **({"suspect_agreement": self.suspect_agreement} if self.suspect_agreement is not None else {}),
                 "initialization": self.initialization, "input_noise": self.input_noise, "average": self.average,
                 "data_consistency": self.data_consistency, "compile": self.compile, **stopping,
                 **({"restart_lr_factors": self.restart_lr_factors} if self.restart_lr_factors else {}),

@@ -23,7 +23,7 @@ from dip_lightning.chunks import ChunkResult
 from dip_lightning.errors import DipLightningError
 from dip_lightning.files import write_png
 
-COLUMNS = ["index", "name", "nmse", "psnr", "ssim", "residual", "seconds", "status", "rounds"]
+COLUMNS = ["index", "name", "nmse", "psnr", "ssim", "residual", "seconds", "status", "rounds", "agreeing"]
 FLOAT_COLUMNS = ["nmse", "psnr", "ssim", "residual", "seconds"]
 
 
@@ -52,9 +52,11 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 def read_csv(path: Path) -> list[dict[str, Any]]:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    # "rounds" is missing from the files of runs made before rescue rounds existed: none had any
+    # "rounds" is missing from the files of runs made before rescue rounds existed: none had any; "agreeing" is
+    # empty for methods that do not combine restarts by their distance to the best one, and missing from older files
     return [{**row, "index": int(row["index"]), **{k: float(row[k]) for k in FLOAT_COLUMNS},
-             "rounds": int(row.get("rounds") or 0)} for row in rows]
+             "rounds": int(row.get("rounds") or 0), "agreeing": int(row["agreeing"]) if row.get("agreeing") else None}
+            for row in rows]
 
 
 def image_name(trainer: Trainer, index: int) -> str:
@@ -95,8 +97,9 @@ class ResultsWriter(Callback):
       ``png_bits`` 8 or 16 per channel); ``chunks/chunk-<first index>.csv`` and ``.pt`` (rows;
       indices, references, measurement previews and reconstructions); then ``results.csv``
       rebuilt atomically from all chunks so far: one row per image (index, name, nmse, psnr, ssim,
-      residual, seconds, status, rounds (rescue rounds given); nmse, psnr and ssim empty (NaN) where no reference
-      was given);
+      residual, seconds, status, rounds (rescue rounds given), agreeing (restarts within ``best_radius`` of the
+      best one, the best included; empty without ``best_radius``); nmse, psnr and ssim empty (NaN) where no
+      reference was given);
     - at the end (rank 0, after every process finished): ``results.csv``, ``summary.json``
       (means and medians, wall time, method, dataset), ``reconstructions.pt``
       (``{"index": (N,), "reconstruction": (N, C, H, W)}``) and ``reconstructions.png`` (the
