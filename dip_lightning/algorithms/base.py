@@ -263,13 +263,13 @@ class ReconstructionModule(LightningModule):
     @torch.no_grad()
     def finish_chunk(self, chunk: Chunk) -> ChunkResult:
         """The per-image results of a finished chunk (round 0's: every image of it)."""
-        x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
+        x_hat, agreeing = self.reconstruction_and_agreement(chunk)
+        x_hat = self.resolve_sign(x_hat, chunk.target)
         if chunk.target is not None:
             metrics = image_quality(x_hat, chunk.target)
         else:
             metrics = {k: x_hat.new_full((chunk.size,), float("nan")) for k in ("nmse", "psnr", "ssim")}
         metrics["residual"] = self.operator.relative_residual(x_hat, chunk.measurements)
-        agreeing = self.agreeing(chunk)
         finite = torch.isfinite(x_hat.flatten(1)).all(1) & torch.isfinite(metrics["residual"])
         if chunk.target is not None:
             finite &= torch.isfinite(metrics["nmse"])
@@ -293,15 +293,15 @@ class ReconstructionModule(LightningModule):
     def suspect(self, residual: Tensor, agreeing: Tensor | None = None) -> Tensor:
         """Per image (b,), whether a reconstruction of relative residual ``residual`` (b,) is suspect: the residual
         above ``suspect_residual``, or not finite (where a threshold is set). ``agreeing`` (b,), the restarts that
-        agree with it (:meth:`agreeing`), is for methods that also flag on those."""
+        agree with it (:meth:`reconstruction_and_agreement`), is for methods that also flag on those."""
         if self.suspect_residual is None:
             return torch.zeros_like(residual, dtype=torch.bool)
         return ~(residual <= self.suspect_residual)
 
-    def agreeing(self, chunk: Chunk) -> Tensor | None:
-        """Per image (b,), how many of its restarts agree with its reconstruction (methods that combine restarts;
-        results.csv's ``agreeing``); None where that is not defined."""
-        return None
+    def reconstruction_and_agreement(self, chunk: Chunk) -> tuple[Tensor, Tensor | None]:
+        """:meth:`reconstruction`, and per image (b,) how many of its restarts agree with it (methods that combine
+        restarts; results.csv's ``agreeing``), or None where that is not defined."""
+        return self.reconstruction(chunk), None
 
     @staticmethod
     def status(finite: Tensor, suspect: Tensor) -> list[str]:

@@ -521,22 +521,18 @@ class UntrainedPriorModule(ReconstructionModule):
     def reconstruction(self, chunk: Chunk) -> Tensor:
         """The current reconstruction x_hat of the chunk, (b, C, H, W): its restarts combined (after a rescue
         began, round 0's chunk holds each image's reconstruction over all its rounds)."""
-        if "rescued" in chunk.state:
-            return chunk.state["rescued"]
-        return self.combine_restarts(self.restarts_of(chunk), chunk.measurements)[0]
+        return self.reconstruction_and_agreement(chunk)[0]
 
-    def agreeing(self, chunk: Chunk) -> Tensor | None:
-        """Per image, how many of its restarts (of all its rounds) lie within ``best_radius`` of the best one, the
-        best included, (b,); None without ``best_radius``."""
-        if self.best_radius is None:
-            return None
-        if "agreeing" in chunk.state:
-            return chunk.state["agreeing"]
-        return self.combine_restarts(self.restarts_of(chunk), chunk.measurements)[1]
+    def reconstruction_and_agreement(self, chunk: Chunk) -> tuple[Tensor, Tensor | None]:
+        """The reconstruction, and per image how many of its restarts (of all its rounds) lie within
+        ``best_radius`` of the best one, the best included, (b,); None without ``best_radius``."""
+        if "rescued" in chunk.state:
+            return chunk.state["rescued"], chunk.state.get("agreeing")
+        return self.combine_restarts(self.restarts_of(chunk), chunk.measurements)
 
     def suspect(self, residual: Tensor, agreeing: Tensor | None = None) -> Tensor:
         """Per image (b,): its ``residual`` (b,) above ``suspect_residual`` (or not finite), or, with
-        ``suspect_agreement``, fewer of its restarts ``agreeing`` with the best one (b,; :meth:`agreeing`)."""
+        ``suspect_agreement``, fewer of its restarts ``agreeing`` with the best one (b,; :meth:`combine_restarts`)."""
         failing = super().suspect(residual)
         if self.suspect_agreement is None:
             return failing
