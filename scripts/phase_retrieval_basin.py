@@ -35,6 +35,8 @@ parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
                     help="sgd: the config's SGD with momentum 0.9; adam: Adam (try --lr 0.01)")
 parser.add_argument("--iterations", type=int, default=5000)
 parser.add_argument("--data-root", default="../shared/data")
+parser.add_argument("--save", default=None, metavar="FILE.pt",
+                    help="save the digits, the kept estimates and their residual and nMSE (torch.save of a dict)")
 args = parser.parse_args()
 torch.set_num_threads(2)
 images = MNISTDataModule(root=args.data_root, train=args.train).load_images()
@@ -103,3 +105,8 @@ for b, i in enumerate(args.indices):
     if search:
         line += f"; lowest residual reached {lowest['residual'][b]:.3f} (nMSE {lowest['nmse'][b]:.4f})"
     print(line)
+if args.save:
+    torch.save({"index": torch.tensor(args.indices), "truth": x, "estimate": result.reconstruction,
+                "residual": result.metrics["residual"], "nmse": result.metrics["nmse"], "mode": args.mode,
+                "lr": args.lr, "ratio": args.ratio}, args.save)
+    print(f"saved to {args.save}")
