@@ -28,7 +28,7 @@ class Chunk:
     image_shape: tuple[int, int, int]  # (C, H, W) of the reconstruction
     restarts: int = 1  # estimates per image (decoders of untrained priors); estimate r * b + i serves image i
     estimate: Tensor | None = None  # (restarts * b, C, H, W) current per-estimate image (the iterate x)
-    state: dict[str, Tensor] = field(default_factory=dict)  # a solver's further iterates (momentum, duals)
+    state: Any = None  # the method's own state of the chunk, a dataclass (network bookkeeping, a solver's iterates)
     iteration: int = 0
     round: int = 0  # 0: every image of the chunk; k >= 1: the k-th rescue round of some of them
     whole: Chunk | None = None  # in a rescue round, the chunk of all the images (round 0); None in round 0

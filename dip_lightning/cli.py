@@ -19,22 +19,13 @@ import dip_lightning.strategies  # noqa: F401 (registers --trainer.strategy ddp_
 from dip_lightning.algorithms import ReconstructionModule
 from dip_lightning.data import ImageDataModule
 from dip_lightning.errors import DipLightningError
+from dip_lightning.run import TRAINER_DEFAULTS, prepare, with_run_callbacks
 
-# fit is the reconstruction itself, so the datamodule gives it no validation batches on purpose
-warnings.filterwarnings("ignore", message="Total length of .* across ranks is zero")
 # main() hands LightningCLI the command line it read (less --debug) as `args`
 warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-# the baselines have no weights to fit, hence no optimizer
-warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`")
 
-TRAINER_DEFAULTS = {
-    "max_epochs": 1,  # the datamodule serves each chunk's steps within one epoch
-    "log_every_n_steps": 5,  # 50 outer iterations at the default 10 per step
-    "num_sanity_val_steps": 0,
-    "enable_checkpointing": False,  # results are written per chunk by ResultsWriter instead
-    "inference_mode": False,  # validate/test fit decoders, so they need gradients
-    "use_distributed_sampler": False,  # the datamodule shards the images itself
-    "default_root_dir": "runs/default",
+CLI_TRAINER_DEFAULTS = {
+    **TRAINER_DEFAULTS,
     "logger": {
         "class_path": "lightning.pytorch.loggers.WandbLogger",
         "init_args": {"project": "dip-lightning", "offline": True},
@@ -56,10 +47,6 @@ class DipLightningCLI(LightningCLI):
             "data.image_shape", "model.init_args.operator.init_args.image_shape", apply_on="instantiate"
         )
         parser.link_arguments("data.init_args.chunk_size", "model.init_args.chunk_size")
-        # the datamodule serves each chunk for every round it may take: its first and its rescue rounds
-        parser.link_arguments(("model.init_args.iterations", "model.init_args.rescue_rounds"), "data.init_args.iterations",
-                              compute_fn=lambda iterations, rescue_rounds: iterations * (1 + rescue_rounds))
-        parser.link_arguments("model.init_args.iterations_per_step", "data.init_args.iterations_per_step")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -74,16 +61,17 @@ class DipLightningCLI(LightningCLI):
             os.makedirs(root, exist_ok=True)
             logger.init_args.save_dir = root
 
+    def instantiate_trainer(self, **kwargs: Any):
+        """The trainer, with the callbacks a run needs that the user did not give (:func:`with_run_callbacks`)."""
+        config = self._get(self.config_init, "trainer", default={})
+        callbacks = with_run_callbacks(config.get("callbacks"), config.get("enable_progress_bar", True) is not False)
+        return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
 
-    def check_inputs(self) -> None:
-        """Load the data and check given measurements against the operator now, before the
-        Trainer starts anything (loggers, processes), so that bad input costs nothing."""
-        operator = getattr(self.model, "operator", None)
-        if operator is not None and isinstance(self.datamodule, ImageDataModule):
-            self.datamodule.setup("check")
-            self.datamodule.check_measurements(operator, self.datamodule.selection)
+    def prepare_run(self) -> None:
+        """Check the inputs and claim (or resume) the run folder before the Trainer starts anything."""
+        prepare(self.model, self.datamodule, self.trainer.default_root_dir)
 
-    before_fit = before_validate = before_test = check_inputs
+    before_fit = before_validate = before_test = prepare_run
 
 
 def several_devices(accelerator: Any, devices: Any) -> bool:
@@ -129,7 +117,7 @@ def build(args: list[str], run: bool = True) -> DipLightningCLI:
         ImageDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        trainer_defaults=TRAINER_DEFAULTS,
+        trainer_defaults=CLI_TRAINER_DEFAULTS,
         seed_everything_default=False,  # every random draw is seeded explicitly per image
         save_config_kwargs={"overwrite": True},
         args=args,
@@ -144,8 +132,7 @@ def instantiate(config: str | os.PathLike, overrides: Sequence[str] = ()) -> tup
     with user_errors_raised():
         cli = build(["--config", str(config), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
                      *overrides], run=False)
-        cli.datamodule.setup("test")
-        cli.datamodule.check_measurements(cli.model.operator, cli.datamodule.selection)
+        cli.datamodule.check_measurements(cli.model.operator)
     return cli.model, cli.datamodule
 
 

@@ -1,3 +1,4 @@
+
 """Throughput of batched reconstruction versus one image at a time (the authors' way).
 
 Example (the README's CPU table)::
@@ -45,6 +46,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from dip_lightning.algorithms import Restarts
 
 
 def build(config: str, chunk_size: int | None, iterations: int, data_root: str | None, extra: list[str]):
@@ -98,18 +101,7 @@ def measure(mode: str, chunk_size: int, num_images: int, args: argparse.Namespac
     steady = sum(last - first for first, last in zip(step_times[::2], step_times[1::2]))
     chunks = len(step_times) // 2
     return {
-        "mode": mode,
-        "chunk_size": chunk_size,
-        "num_images": len(nmse),
-        "iterations": args.iterations,
-        "images_per_second": len(nmse) / seconds,
-        "seconds_per_iteration": steady / max(1, (args.iterations - 1) * chunks),
-        "peak_memory_mb": peak_mb,
-        "nmse_mean": sum(nmse) / len(nmse),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
-        "config": args.config,
-        "restarts": model.restarts,
-        "algorithm": model.algorithm,
+        "mode": mode, "chunk_size": chunk_size, "num_images": len(nmse), "iterations": args.iterations, "images_per_second": len(nmse) / seconds, "seconds_per_iteration": steady / max(1, (args.iterations - 1) * chunks), "peak_memory_mb": peak_mb, "nmse_mean": sum(nmse) / len(nmse), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)", "config": args.config, "algorithm": model.algorithm, "restarts": Restarts(count=model.restarts)
     }
 
 

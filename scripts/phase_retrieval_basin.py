@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms import NetGD, Restarts, Retry
 from dip_lightning.chunks import Chunk
 from dip_lightning.data import MNISTDataModule
 from dip_lightning.metrics import normalized_mse
@@ -74,11 +74,8 @@ def report(chunk: Chunk, label: str) -> None:
 
 restarts = 32 if search else 1
 module = (NetGD if search else FromTruth)(
-    operator, chunk_size=len(args.indices), iterations=args.iterations, restarts=restarts, combine="best",
-    retry_residual=0.15 if search else None, retry_every=250, retry_until=0.8,
-    prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[25, 15, 10]),
-    optimizer=(lambda parameters: torch.optim.SGD(parameters, lr=args.lr, momentum=0.9, foreach=True))
-    if args.optimizer == "sgd" else (lambda parameters: torch.optim.Adam(parameters, lr=args.lr, foreach=True)))
+    operator, chunk_size=len(args.indices), iterations=args.iterations, prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[25, 15, 10]), optimizer=(lambda parameters: torch.optim.SGD(parameters, lr=args.lr, momentum=0.9, foreach=True))
+    if args.optimizer == "sgd" else (lambda parameters: torch.optim.Adam(parameters, lr=args.lr, foreach=True)), restarts=Restarts(count=restarts, combine="best"), retry=Retry(residual=0.15 if search else None, every=250, until=0.8))
 lowest = {"residual": torch.full((len(args.indices),), torch.inf), "nmse": torch.zeros(len(args.indices))}
 start = time.perf_counter()
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from dip_lightning.algorithms import NetGD, NetPGD
+from dip_lightning.algorithms import NetGD, NetPGD, Restarts, Retry
 from dip_lightning.data import MNISTDataModule
 from dip_lightning.metrics import normalized_mse
 from dip_lightning.operators import PhaseRetrieval
@@ -42,10 +42,7 @@ idx = sorted(np.random.default_rng(a.seed).choice(len(ds), a.digits, replace=Fal
 x = torch.stack([ds[i] for i in idx])
 op = PhaseRetrieval((1, 28, 28), ratio=a.ratio)
 extra = {"inner_steps": 10, "eta": a.eta} if a.pgd else {}
-m = (NetPGD if a.pgd else NetGD)(op, **extra, chunk_size=a.digits, iterations=a.iterations, restarts=a.restarts, combine="best",
-          initialization=a.init, compile=True, retry_residual=a.retry, retry_every=a.retry_every, retry_until=a.retry_until,
-          prior=lambda b, s, seed: DeepDecoder(b, s, seed, channels=[25, 15, 10]),
-          optimizer=lambda params: torch.optim.SGD(params, lr=a.lr, momentum=0.9, foreach=True))
+m = (NetPGD if a.pgd else NetGD)(op, **extra, chunk_size=a.digits, iterations=a.iterations, compile=True, prior=lambda b, s, seed: DeepDecoder(b, s, seed, channels=[25, 15, 10]), optimizer=lambda params: torch.optim.SGD(params, lr=a.lr, momentum=0.9, foreach=True), restarts=Restarts(count=a.restarts, combine="best"), retry=Retry(residual=a.retry, every=a.retry_every, until=a.retry_until), spectral_start=300)
 batch = {"index": torch.tensor(idx), "image": x}
 t = time.perf_counter()
 checks = [int(c) for c in a.checkpoints.split(",")]

@@ -1,3 +1,4 @@
+
 """Do an image's restarts agree? Every restart of a phase-retrieval config, kept for a second failure signal.
 
 At f = 0.2 a lost digit fits its magnitudes as closely as a good one (docs/results/mnist_cpr/robust.md), so the
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dip_lightning.algorithms import Restarts
 from dip_lightning.cli import instantiate
 from dip_lightning.metrics import normalized_mse
 
@@ -86,8 +88,7 @@ def main() -> None:
         print(f"{len(torch.cat(records['index']))} images, {time.perf_counter() - started:.0f} s", flush=True)
     saved = {k: torch.cat(v) for k, v in records.items()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**saved, "config": args.config, "ratio": args.ratio, "train": args.train, "extra": args.extra,
-                "suspect_residual": model.suspect_residual, "best_radius": model.best_radius}, args.out)
+    torch.save({**saved, "config": args.config, "ratio": args.ratio, "train": args.train, "extra": args.extra, "suspect_residual": model.suspect_residual, "restarts": Restarts(best_radius=model.best_radius)}, args.out)
     for i in range(len(saved["index"])):
         order = saved["residuals"][i].argsort()
         print(f"{int(saved['index'][i])}: nMSE {float(saved['reconstruction_nmse'][i]):.4f} residual "

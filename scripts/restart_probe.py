@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms import NetGD, Restarts
 from dip_lightning.data import MNISTDataModule
 from dip_lightning.metrics import normalized_mse
 from dip_lightning.operators import CompressiveSensing
@@ -45,8 +45,7 @@ def main() -> None:
     indices = sorted(np.random.default_rng(args.seed).choice(len(images), args.digits, replace=False).tolist())
     x = torch.stack([images[i] for i in indices])
     operator = CompressiveSensing((1, 28, 28), ratio=args.ratio)
-    model = NetGD(operator, chunk_size=args.digits, iterations=args.iterations, restarts=args.restarts,
-                  compile=True, optimizer=lambda p: torch.optim.SGD(p, lr=0.08, momentum=0.9, foreach=True))
+    model = NetGD(operator, chunk_size=args.digits, iterations=args.iterations, compile=True, optimizer=lambda p: torch.optim.SGD(p, lr=0.08, momentum=0.9, foreach=True), restarts=Restarts(count=args.restarts))
     checkpoints = [int(c) for c in args.checkpoints.split(",")]
     estimates, residuals = {}, {}
     started = time.perf_counter()

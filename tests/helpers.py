@@ -10,17 +10,15 @@ from pathlib import Path
 
 import lightning as L
 
+from dip_lightning.run import run
+
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("DIP_LIGHTNING_DATA", REPO.parent / "shared" / "data"))
 
 
 def fit(module: L.LightningModule, datamodule: L.LightningDataModule, root: Path, **trainer_kwargs):
-    trainer = L.Trainer(
-        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, inference_mode=False, use_distributed_sampler=False,
-        num_sanity_val_steps=0, default_root_dir=str(root), **trainer_kwargs,
-    )
-    trainer.fit(module, datamodule)
+    """``dip-lightning fit``'s run in this process (the CLI's trainer settings and callbacks), quiet; results.csv."""
+    run(module, datamodule, default_root_dir=str(root), logger=False, enable_progress_bar=False, **trainer_kwargs)
     return read_results(root)
 
 

@@ -5,16 +5,17 @@ where it means nothing."""
 import pytest
 import torch
 
-from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms import NetGD, Restarts
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
 
 
-def netgd(**kwargs) -> NetGD:
-    return NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), chunk_size=3, iterations=30, restarts=4,
+def netgd(**restarts) -> NetGD:
+    """Net-GD with 4 restarts combined as ``restarts`` (Restarts' fields) says."""
+    return NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), chunk_size=3, iterations=30,
                  prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]),
-                 optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), **kwargs)
+                 optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), restarts=Restarts(count=4, **restarts))
 
 
 def reconstruct(model: NetGD, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +36,7 @@ def test_mean_near_matches_a_loop_over_restarts_and_leaves_out_diverged_ones():
     stacked[0] = best  # the best restart itself is one of them
     stacked[3, 2] = float("nan")  # a diverged restart
     model = netgd(combine="best", best_radius=0.25)
-    got = model.mean_near(stacked, best)
+    got = model.restarts.mean_near(stacked, best)
     for image in range(5):
         members = [stacked[r, image] for r in range(7)
                    if torch.linalg.vector_norm(stacked[r, image] - best[image]) <= 0.25 * torch.linalg.vector_norm(best[image])]
@@ -59,5 +60,5 @@ def test_radius_zero_is_the_best_restart_and_a_huge_radius_the_mean_of_all():
 
 @pytest.mark.parametrize(("combine", "radius"), [("mean", 0.3), ("median", 0.3), ("best", -0.1)])
 def test_a_radius_without_combine_best_or_below_zero_is_refused(combine, radius):
-    with pytest.raises(DipLightningError, match="best_radius .* needs --model.combine best"):
+    with pytest.raises(DipLightningError, match="best_radius .* needs --model.restarts.combine best"):
         netgd(combine=combine, best_radius=radius)

@@ -73,5 +73,5 @@ def test_methods_refuse_the_wrong_operator():
         BiharmonicInpainting(Denoising((1, 8, 8)))
     with pytest.raises(DipLightningError, match="choose one as the model's class_path"):
         ClassicalRestoration(Denoising((1, 8, 8)))
-    with pytest.raises(DipLightningError, match="spectral initialization"):
-        NetGD(Denoising((1, 8, 8)), initialization="spectral")
+    with pytest.raises(DipLightningError, match="spectral_start"):
+        NetGD(Denoising((1, 8, 8)), spectral_start=300)

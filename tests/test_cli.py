@@ -10,7 +10,7 @@ from tests.helpers import cli, read_results
 pytestmark = pytest.mark.slow  # real CLI runs / several processes
 
 # eager steps: compilation (the configs' default) is tested by the fast config's run below and tests/test_compile.py
-QUICK = ["--trainer.enable_progress_bar", "false", "--model.iterations", "30", "--model.restarts", "1",
+QUICK = ["--trainer.enable_progress_bar", "false", "--model.iterations", "30", "--model.restarts.count", "1",
          "--model.compile", "false"]
 
 
@@ -117,7 +117,7 @@ def test_debug_flag_shows_the_traceback(data_root, tmp_path):
 def test_phase_retrieval_runs_with_ratio_above_one_and_spectral_start(config, warm_start, tmp_path, data_root):
     out = tmp_path / "cpr"
     done = cli("fit", "--config", config, "--data.root", str(data_root), "--data.num_images", "2",
-               *QUICK, *warm_start, "--model.operator.ratio", "2.0", "--model.initialization", "spectral", "--model.init_steps", "20",
+               *QUICK, *warm_start, "--model.operator.ratio", "2.0", "--model.spectral_start", "20",
                "--trainer.logger", "false", "--trainer.default_root_dir", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -129,7 +129,7 @@ def test_phase_retrieval_runs_with_ratio_above_one_and_spectral_start(config, wa
 
 def test_spectral_initialization_is_refused_for_compressive_sensing(tmp_path, data_root):
     done = cli("fit", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
-               "--model.initialization", "spectral", "--trainer.logger", "false",
+               "--model.spectral_start", "300", "--trainer.logger", "false",
                "--trainer.default_root_dir", str(tmp_path))
     assert done.returncode == 2 and "phase retrieval" in done.stderr and "Traceback" not in done.stderr
 

@@ -27,7 +27,7 @@ def test_compiled_upsampling_matches_interpolate_in_values_and_gradients(shape):
 
 
 def run(tmp_path, data_root, indices, chunk_size, compile):
-    dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size, iterations=25)
+    dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size)
     model = NetGD(CompressiveSensing(dm.image_shape, ratio=0.25), chunk_size=chunk_size, iterations=25,
                   optimizer=lambda p: torch.optim.SGD(p, lr=0.08, momentum=0.9), compile=compile)
     root = tmp_path / f"{chunk_size}_{compile}"
@@ -61,6 +61,6 @@ def test_a_sweep_of_compiled_runs_in_one_process_keeps_compiling(tmp_path, data_
     for ratio in (0.25, 0.5):
         run_fit("configs/mnist_cs_netgd.yaml", tmp_path / str(ratio),
                 ["--data.root", str(data_root), "--data.indices", "[3, 5]", "--model.iterations", "3",
-                 "--model.restarts", "1", "--model.compile", "true", "--model.operator.ratio", str(ratio)])
+                 "--model.restarts.count", "1", "--model.compile", "true", "--model.operator.ratio", str(ratio)])
         compiled_frames.append(counters["frames"]["ok"])
     assert compiled_frames[1] > compiled_frames[0] > 0

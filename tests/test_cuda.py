@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms import NetGD, Restarts
 from dip_lightning.data import MNISTDataModule
 from dip_lightning.operators import CompressiveSensing
 from dip_lightning.priors import DeepDecoder
@@ -15,7 +15,7 @@ DIGITS = [3, 5, 8, 13, 21, 34]
 
 
 def reconstruct(tmp_path, data_root, indices, chunk_size, accelerator, **kwargs) -> dict[int, torch.Tensor]:
-    dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size, iterations=25)
+    dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size)
     model = NetGD(CompressiveSensing(dm.image_shape, ratio=0.25), chunk_size=chunk_size, iterations=25,
                   optimizer=lambda p: torch.optim.SGD(p, lr=0.08, momentum=0.9), **kwargs)
     root = tmp_path / f"{accelerator}_{chunk_size}_{len(indices)}_{kwargs.get('compile', False)}"
@@ -37,9 +37,9 @@ def test_reset_on_the_gpu_draws_the_cpu_weights_in_place():
 
 
 def test_gpu_follows_the_cpu_and_keeps_images_independent(tmp_path, data_root):
-    on_cpu = reconstruct(tmp_path, data_root, DIGITS, 6, "cpu", restarts=2)
-    on_gpu = reconstruct(tmp_path, data_root, DIGITS, 6, "gpu", restarts=2)
-    alone = reconstruct(tmp_path, data_root, [DIGITS[2]], 1, "gpu", restarts=2)
+    on_cpu = reconstruct(tmp_path, data_root, DIGITS, 6, "cpu", restarts=Restarts(count=2))
+    on_gpu = reconstruct(tmp_path, data_root, DIGITS, 6, "gpu", restarts=Restarts(count=2))
+    alone = reconstruct(tmp_path, data_root, [DIGITS[2]], 1, "gpu", restarts=Restarts(count=2))
     for index in DIGITS:  # other kernels, other rounding, 25 iterations: close, not equal
         torch.testing.assert_close(on_gpu[index], on_cpu[index], rtol=0, atol=2e-3)
     torch.testing.assert_close(alone[DIGITS[2]], on_gpu[DIGITS[2]], rtol=0, atol=1e-5)

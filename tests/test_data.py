@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dip_lightning.data import CelebADataModule, ImageFolderDataModule, MNISTDataModule
-from dip_lightning.data.base import ImageChunks, RepeatChunks
+from dip_lightning.data.base import ImageChunks
 from dip_lightning.errors import DipLightningError
 
 
@@ -37,7 +37,7 @@ def test_out_of_range_index_names_the_valid_range(data_root):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"indices": []}, "empty"), ({"indices": [1, 1]}, "repeats"), ({"num_images": 0}, "no image"),
-     ({"chunk_size": 0}, "chunk_size")],
+     ({"chunk_size": 0}, "chunk_size"), ({"random": 0}, "--data.random")],
 )
 def test_bad_selection_is_rejected_early(kwargs, message):
     with pytest.raises(DipLightningError, match=message):
@@ -50,16 +50,28 @@ def test_missing_mnist_names_where_it_looked(tmp_path):
         dm.setup()
 
 
-def test_chunks_repeat_in_order_and_cover_each_image_once():
+def test_chunks_cover_each_image_once():
     images = [torch.full((1, 2, 2), float(i)) for i in range(10)]
     chunks = ImageChunks(images, [7, 1, 4, 9, 2], num_chunks=3, image_shape=(1, 2, 2))
-    order = list(RepeatChunks(len(chunks), repeats=3))
-    assert order == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     served = [chunks[k]["index"].tolist() for k in range(len(chunks))]
     assert sorted(sum(served, [])) == [1, 2, 4, 7, 9] and [len(c) for c in served] in ([2, 1, 2], [1, 2, 2], [2, 2, 1])
     assert torch.equal(chunks[0]["image"][:, 0, 0, 0], torch.tensor([float(i) for i in served[0]]))
     empty = ImageChunks(images, [3], num_chunks=2, image_shape=(1, 2, 2))
     assert [empty[k]["image"].shape[0] for k in range(2)] in ([0, 1], [1, 0])
+
+
+def test_random_selection_is_numpys_draw_sorted_and_applies_to_the_given_indices(data_root):
+    import numpy as np
+
+    drawn = MNISTDataModule(root=str(data_root), random=16, seed=2041)
+    drawn.setup()
+    assert drawn.selection == sorted(np.random.default_rng(2041).choice(10000, 16, replace=False).tolist())
+    assert drawn.describe() == {"dataset": "mnist-test", "random": 16, "seed": 2041}
+    among = MNISTDataModule(root=str(data_root), indices=[5, 50, 500, 5000], random=2, seed=1, num_images=1)
+    among.setup()
+    assert len(among.selection) == 2 and set(among.selection) <= {5, 50, 500, 5000}  # num_images not applied
+    with pytest.raises(DipLightningError, match="at most 4"):
+        MNISTDataModule(root=str(data_root), indices=[5, 50, 500, 5000], random=5).setup()
 
 
 def test_every_process_gets_the_same_number_of_chunks_and_each_image_once(data_root):

@@ -8,8 +8,11 @@ import torch
 from dip_lightning.algorithms import (
     AmplitudeFlow,
     Lasso,
+    MagnitudeSmoothing,
     NetGD,
     NetPGD,
+    Restarts,
+    Retry,
     SparseAmplitudeFlow,
     TVMinimization,
     UntrainedPriorModule,
@@ -27,7 +30,7 @@ def sgd(params):
 
 
 def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> dict[int, torch.Tensor]:
-    dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size, iterations=25)
+    dm = MNISTDataModule(root=str(data_root), indices=indices, chunk_size=chunk_size)
     if issubclass(algorithm, UntrainedPriorModule):
         kwargs = {"optimizer": sgd, **kwargs}
     operator = kwargs.pop("operator", CompressiveSensing)(dm.image_shape, **kwargs.pop("measure", {"ratio": 0.25}))
@@ -40,7 +43,7 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
 
 
 @pytest.mark.parametrize(("algorithm", "kwargs"), [
-    (NetGD, {"restarts": 2}), (NetPGD, {"inner_steps": 3}), (Lasso, {"basis": "wavelet"}), (TVMinimization, {}),
+    (NetGD, {"restarts": Restarts(count=2)}), (NetPGD, {"inner_steps": 3}), (Lasso, {"basis": "wavelet"}), (TVMinimization, {}),
     (NetPGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "inner_steps": 3, "eta_decay_to": 0.1}),
     (SparseAmplitudeFlow, {"operator": PhaseRetrieval, "measure": {"ratio": 1.0}, "sparsity": 0.1}),
     (AmplitudeFlow, {"operator": PhaseRetrieval, "measure": {"ratio": 2.0}}),
@@ -51,24 +54,15 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
              "precision": "64-true"}),
     (TVMinimization, {"operator": Inpainting, "measure": {"kept": 0.5}}),
     # failing restarts re-seeded mid-run (every image fails so low a bar, so the retries happen)
-    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 3, "combine": "best",
-             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8}),
+    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": Restarts(count=3, combine="best"), "retry": Retry(residual=1e-6, every=5, until=0.8)}),
     # a learning-rate schedule, started afresh with every chunk, also for the re-seeded networks
-    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 2, "combine": "best",
-             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8,
-             "lr_scheduler": partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=25)}),
+    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "lr_scheduler": partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=25), "restarts": Restarts(count=2, combine="best"), "retry": Retry(residual=1e-6, every=5, until=0.8)}),
     # the smoothed start of phase retrieval: epsilon from each image's own measurements
-    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 2, "combine": "best",
-             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8, "magnitude_smoothing": 0.6,
-             "smoothing_until": 0.6}),
+    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": Restarts(count=2, combine="best"), "retry": Retry(residual=1e-6, every=5, until=0.8), "smoothing": MagnitudeSmoothing(scale=0.6, until=0.6)}),
     # restarts at a factor of the rate, also after a retry re-seeds them; the mean of the restarts near the best one
-    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": 3, "combine": "best",
-             "retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8, "restart_lr_factors": [0.5, 1.0],
-             "best_radius": 0.3}),
+    (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": Restarts(count=3, combine="best", lr_factors=[0.5, 1.0], best_radius=0.3), "retry": Retry(residual=1e-6, every=5, until=0.8)}),
     # Net-PGD after a smoothed Net-GD warm start, with retries in both phases
-    (NetPGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "inner_steps": 2, "restarts": 2, "combine": "best",
-              "warm_start": 12, "magnitude_smoothing": 0.6, "retry_residual": 1e-6, "retry_every": 5,
-              "retry_until": 0.8, "eta_decay_to": 0.1}),
+    (NetPGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "inner_steps": 2, "warm_start": 12, "eta_decay_to": 0.1, "restarts": Restarts(count=2, combine="best"), "smoothing": MagnitudeSmoothing(scale=0.6), "retry": Retry(residual=1e-6, every=5, until=0.8)}),
 ])
 def test_alone_in_chunk_or_elsewhere_gives_the_same_reconstruction(algorithm, kwargs, tmp_path, data_root):
     kwargs = dict(kwargs)

@@ -80,10 +80,12 @@ def test_the_curvature_bound_caps_every_scheduled_rate():
                     curvature_lr=0.02)
     bound = bounded.lr_bound()
     assert 0.02 < bound < 0.075
-    assert bounded.schedule([0.15]) == [[bound]] * ITERATIONS
+    bounded.configure_optimizers()
+    assert bounded.schedule.rates == [[bound]] * ITERATIONS
     wide = NetGD(operator, chunk_size=1, iterations=ITERATIONS, optimizer=sgd, lr_scheduler=scheduler,
                  curvature_lr=0.04)  # bound about 0.09: only the later rate is capped
-    assert wide.schedule([0.15]) == [[pytest.approx(0.075)]] * 4 + [[wide.lr_bound()]] * (ITERATIONS - 4)
+    wide.configure_optimizers()
+    assert wide.schedule.rates == [[pytest.approx(0.075)]] * 4 + [[wide.lr_bound()]] * (ITERATIONS - 4)
 
 
 def test_a_scheduler_that_needs_a_metric_is_refused_with_the_fix():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms import MagnitudeSmoothing, NetGD, Restarts, Retry
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import CodedDiffraction, CompressiveSensing, PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
@@ -55,13 +55,11 @@ def test_an_image_whose_smoothing_has_ended_gets_exactly_the_plain_loss_and_grad
 
 
 def netgd(**kwargs) -> NetGD:
-    return NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), chunk_size=2, iterations=10, restarts=2, combine="best",
-                 prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]),
-                 optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), **kwargs)
+    return NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), chunk_size=2, iterations=10, prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]), optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), **kwargs, restarts=Restarts(count=2, combine="best"))
 
 
 def test_netgd_fits_the_smoothed_magnitudes_then_the_magnitudes():
-    model = netgd(magnitude_smoothing=0.6, smoothing_until=0.5)
+    model = netgd(smoothing=MagnitudeSmoothing(scale=0.6, until=0.5))
     truth = torch.rand(2, 1, 8, 8)
     chunk = model.begin_chunk({"index": torch.tensor([4, 9]), "image": truth})
     y = chunk.decoder_measurements  # (restarts * 2, m): each network sees its image's magnitudes
@@ -83,15 +81,15 @@ def test_netgd_fits_the_smoothed_magnitudes_then_the_magnitudes():
 
 def test_a_retried_network_gets_a_smoothed_start_of_its_own():
     """Networks re-seeded at iteration t_b start again at epsilon = s rms(y) and reach 0 after u (T - t_b) more."""
-    model = netgd(magnitude_smoothing=0.5, smoothing_until=0.5, retry_residual=1e-9, retry_every=4, retry_until=0.5)
+    model = netgd(smoothing=MagnitudeSmoothing(scale=0.5, until=0.5), retry=Retry(residual=1e-9, every=4, until=0.5))
     chunk = model.begin_chunk({"index": torch.tensor([4, 9]), "image": torch.rand(2, 1, 8, 8)})
     rms = chunk.decoder_measurements.double().pow(2).mean(1).sqrt()
     seen = {}
     while chunk.iteration < 10:
         seen[chunk.iteration] = model.smoothing_at(chunk)
         model.advance(chunk)
-    retried = chunk.state["started"] == 4  # every image fails so low a bar: all but each image's best, at t = 4
-    assert retried.sum() == 2 and (chunk.state["started"][~retried] == 0).all()
+    retried = chunk.state.started == 4  # every image fails so low a bar: all but each image's best, at t = 4
+    assert retried.sum() == 2 and (chunk.state.started[~retried] == 0).all()
     for t in (4, 5, 6):  # re-seeded networks: u (T - t_b) = 3 iterations; the others: u T = 5
         expected = torch.where(retried, 0.5 * rms * (1 - (t - 4) / 3), 0.5 * rms * max(0.0, 1 - t / 5))
         torch.testing.assert_close(seen[t].double(), expected, rtol=1e-6, atol=0)
@@ -99,9 +97,9 @@ def test_a_retried_network_gets_a_smoothed_start_of_its_own():
 
 
 def test_settings_it_cannot_use_are_refused():
-    with pytest.raises(DipLightningError, match="magnitude_smoothing smooths measured magnitudes"):
-        NetGD(CompressiveSensing((1, 8, 8), ratio=0.5), chunk_size=1, iterations=5, magnitude_smoothing=0.6)
-    for bad in ({"magnitude_smoothing": 0.0}, {"magnitude_smoothing": 0.6, "smoothing_until": 0.0},
-                {"magnitude_smoothing": 0.6, "smoothing_until": 1.5}):
-        with pytest.raises(DipLightningError, match="smoothing_until"):
+    with pytest.raises(DipLightningError, match="smoothing smooths measured magnitudes"):
+        NetGD(CompressiveSensing((1, 8, 8), ratio=0.5), chunk_size=1, iterations=5, smoothing=MagnitudeSmoothing(scale=0.6))
+    for bad in ({"smoothing": MagnitudeSmoothing(scale=0.0)}, {"smoothing": MagnitudeSmoothing(scale=0.6, until=0.0)},
+                {"smoothing": MagnitudeSmoothing(scale=0.6, until=1.5)}):
+        with pytest.raises(DipLightningError, match="smoothing.until"):
             netgd(**bad)

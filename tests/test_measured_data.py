@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms import NetGD, Restarts
 from dip_lightning.data import MeasuredVectors, MNISTDataModule, ObservedImages
 from dip_lightning.errors import DipLightningError
 from dip_lightning.files import read_image, write_png
@@ -103,7 +103,7 @@ def test_colour_files_become_grayscale_as_pillow_converts_them(tmp_path):
 def test_exported_measurements_are_reconstructed_as_the_simulated_run_did(tmp_path, data_root):
     """y = A x saved with numpy for MNIST test digits 5 and 7, with ids [5, 7]: the same reconstructions."""
     digits = [5, 7]
-    simulated_data = MNISTDataModule(root=str(data_root), indices=digits, chunk_size=2, iterations=25)
+    simulated_data = MNISTDataModule(root=str(data_root), indices=digits, chunk_size=2)
     simulated_data.setup()
     x = torch.stack([simulated_data.images[i] for i in digits]).double()
     matrix = np.random.default_rng(3).normal(0, 1 / 14, (196, 784))
@@ -112,13 +112,11 @@ def test_exported_measurements_are_reconstructed_as_the_simulated_run_did(tmp_pa
     np.save(tmp_path / "x.npy", x.numpy())
 
     def module():
-        return NetGD(CompressiveSensing((1, 28, 28), matrix=str(tmp_path / "A.npy")), chunk_size=2, iterations=25,
-                     prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[8, 8, 4]), restarts=2)
+        return NetGD(CompressiveSensing((1, 28, 28), matrix=str(tmp_path / "A.npy")), chunk_size=2, iterations=25, prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[8, 8, 4]), restarts=Restarts(count=2))
 
-    simulated = fit(module(), MNISTDataModule(root=str(data_root), indices=digits, chunk_size=2, iterations=25),
+    simulated = fit(module(), MNISTDataModule(root=str(data_root), indices=digits, chunk_size=2),
                     tmp_path / "simulated")
-    measured = fit(module(), MeasuredVectors(str(tmp_path / "y.npy"), (1, 28, 28), ids=digits, chunk_size=2,
-                                             iterations=25, references=str(tmp_path / "x.npy")), tmp_path / "measured")
+    measured = fit(module(), MeasuredVectors(str(tmp_path / "y.npy"), (1, 28, 28), ids=digits, chunk_size=2, references=str(tmp_path / "x.npy")), tmp_path / "measured")
     assert sorted(measured) == digits
     for i in digits:
         assert float(measured[i]["nmse"]) == pytest.approx(float(simulated[i]["nmse"]), rel=1e-6)
@@ -139,7 +137,7 @@ def test_own_photos_of_any_size_without_references(tmp_path):
     Image.fromarray(mask).save(tmp_path / "mask.png")
     (tmp_path / "photos").mkdir()
     write_png(tmp_path / "photos" / "holiday.png", photo * torch.from_numpy(mask > 0))
-    data = ObservedImages(str(tmp_path / "photos"), chunk_size=1, iterations=5)
+    data = ObservedImages(str(tmp_path / "photos"), chunk_size=1)
     assert data.image_shape == (3, 20, 28)
     module = NetGD(Inpainting(data.image_shape, mask=str(tmp_path / "mask.png")), chunk_size=1, iterations=5,
                    data_consistency=True,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dip_lightning.algorithms import NetGD, NetPGD
+from dip_lightning.algorithms import MagnitudeSmoothing, NetGD, NetPGD, Restarts, Retry
 from dip_lightning.cli import instantiate
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
@@ -11,9 +11,7 @@ from dip_lightning.priors import DeepDecoder
 
 WARM, PROJECTED = 6, 5
 BATCH = {"index": torch.tensor([3, 8]), "image": torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))}
-SHARED = {"chunk_size": 2, "restarts": 2, "combine": "best",
-          "prior": lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]),
-          "optimizer": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)}
+SHARED = {"chunk_size": 2, "prior": lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]), "optimizer": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), "restarts": Restarts(count=2, combine="best")}
 PGD = {"inner_steps": 3, "eta": 1.5, "eta_decay_to": 0.2}
 
 
@@ -32,12 +30,11 @@ def run(model, iterations: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]
 
 
 def test_the_warm_start_is_net_gd_and_what_follows_is_net_pgd_from_its_networks():
-    warm = NetPGD(operator(), iterations=WARM + PROJECTED, warm_start=WARM, magnitude_smoothing=0.6,
-                  smoothing_until=0.5, **PGD, **SHARED)
+    warm = NetPGD(operator(), iterations=WARM + PROJECTED, warm_start=WARM, **PGD, **SHARED, smoothing=MagnitudeSmoothing(scale=0.6, until=0.5))
     warm_losses, warm_outputs = run(warm, WARM + PROJECTED)
 
     # the first W iterations: Net-GD's, smoothed start included (its horizon is W, not the whole budget)
-    net_gd = NetGD(operator(), iterations=WARM, magnitude_smoothing=0.6, smoothing_until=0.5, **SHARED)
+    net_gd = NetGD(operator(), iterations=WARM, **SHARED, smoothing=MagnitudeSmoothing(scale=0.6, until=0.5))
     gd_losses, gd_outputs = run(net_gd, WARM)
     for t in range(WARM):
         assert torch.equal(warm_losses[t], gd_losses[t]) and torch.equal(warm_outputs[t], gd_outputs[t])
@@ -58,22 +55,25 @@ def test_the_warm_start_is_net_gd_and_what_follows_is_net_pgd_from_its_networks(
 
 
 def test_with_the_same_retry_points_the_warm_start_is_net_gd_network_for_network_retries_included():
-    """mnist_cpr_netpgd's warm start is mnist_cpr_netgd's whole search: with retry points that coincide (every 2
-    iterations up to iteration 4 in both, here for every image, as none passes so strict a bar), half-rate restarts
-    and the smoothed start, the first W iterations re-seed the same networks at the same points, and a rescue round
-    draws the same restart numbers."""
-    search = {"magnitude_smoothing": 0.6, "smoothing_until": 0.8, "retry_residual": 1e-6, "retry_every": 2,
-              "restart_lr_factors": [0.5, 1], **SHARED}
-    net_gd = NetGD(operator(), iterations=WARM, retry_until=0.8, **search)  # retry points 2, 4 (<= 4.8)
-    warm = NetPGD(operator(), iterations=WARM + PROJECTED, warm_start=WARM, retry_until=0.4, **PGD, **search)  # <= 4.4
-    assert warm.restart_numbers_per_round() == net_gd.restart_numbers_per_round() == 2 * 3
+    """mnist_cpr_netpgd's warm start is mnist_cpr_netgd's whole search: the fractions of the budget (retry.until,
+    smoothing.until) are fractions of the search, Net-PGD's warm start, so with the same settings the retry points
+    coincide (every 2 iterations up to 0.8 W = 4.8, here for every image, as none passes so strict a bar), and the
+    first W iterations re-seed the same networks at the same points; a rescue round draws the same restart numbers."""
+    search = {**SHARED, "smoothing": MagnitudeSmoothing(scale=0.6, until=0.8),
+              "retry": Retry(residual=1e-6, every=2, until=0.8),
+              "restarts": Restarts(count=2, combine="best", lr_factors=[0.5, 1])}
+    net_gd = NetGD(operator(), iterations=WARM, **search)
+    warm = NetPGD(operator(), iterations=WARM + PROJECTED, warm_start=WARM, **PGD, **search)
+    assert warm.search_iterations() == net_gd.search_iterations() == WARM
+    assert warm.restart_numbers().checkpoints == net_gd.restart_numbers().checkpoints == [2, 4]
+    assert warm.restart_numbers().per_round == net_gd.restart_numbers().per_round == 2 * 3
     chunks = {name: model.begin_chunk(BATCH) for name, model in [("gd", net_gd), ("warm", warm)]}
     for _ in range(WARM):
         assert torch.equal(net_gd.advance(chunks["gd"]), warm.advance(chunks["warm"]))
         assert torch.equal(net_gd.decoder_estimates(chunks["gd"]), warm.decoder_estimates(chunks["warm"]))
-    restarts = chunks["warm"].state["restart"]
-    assert torch.equal(restarts, chunks["gd"].state["restart"])
-    assert (restarts >= SHARED["restarts"]).any()  # the retries did re-seed networks
+    restarts = chunks["warm"].state.restart
+    assert torch.equal(restarts, chunks["gd"].state.restart)
+    assert (restarts >= 2).any()  # the retries did re-seed networks
 
 
 def test_the_warm_start_is_recorded_with_the_run_only_when_there_is_one():
@@ -85,28 +85,26 @@ def test_the_warm_start_is_recorded_with_the_run_only_when_there_is_one():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"warm_start": 10}, "--model.warm_start \\(10\\) counts the Net-GD iterations within --model.iterations"),
     ({"warm_start": -1}, "must lie in \\[0, 10\\)"),
-    ({"magnitude_smoothing": 0.6}, "smooths Net-PGD's Net-GD warm start, and --model.warm_start is 0"),
+    ({"smoothing": MagnitudeSmoothing(scale=0.6)}, "smooths Net-PGD's Net-GD warm start, and --model.warm_start is 0"),
 ])
 def test_settings_it_cannot_use_are_refused_with_the_fix_named(kwargs, message):
     with pytest.raises(DipLightningError, match=message):
         NetPGD(operator(), iterations=10, **kwargs, **SHARED)
     with pytest.raises(DipLightningError, match="measures none"):
-        NetPGD(CompressiveSensing((1, 8, 8), ratio=0.5), iterations=10, warm_start=5, magnitude_smoothing=0.6,
-               **SHARED)
+        NetPGD(CompressiveSensing((1, 8, 8), ratio=0.5), iterations=10, warm_start=5, **SHARED, smoothing=MagnitudeSmoothing(scale=0.6))
 
 
 @pytest.mark.parametrize("ratio", ["0.3", "1.0"])
-def test_the_net_pgd_configs_warm_start_is_the_net_gd_configs_search(ratio, data_root):
-    """configs/mnist_cpr_netpgd.yaml's first W iterations are configs/mnist_cpr_netgd.yaml's whole budget, with the
-    same networks, schedule, retry points, flag and rescue rounds (so, by the test above, the same search)."""
+def test_the_net_pgd_config_is_the_net_gd_config_with_a_projection_after_its_search(ratio, data_root):
+    """configs/mnist_cpr_netpgd.yaml, given after configs/mnist_cpr_netgd.yaml, changes the method and its budget
+    only: its warm start is the Net-GD config's whole budget with the same search (so, by the test above, the same
+    networks), and its projected steps follow."""
     overrides = ["--data.root", str(data_root), "--data.num_images", "1", "--model.operator.ratio", ratio]
     net_gd, _ = instantiate("configs/mnist_cpr_netgd.yaml", overrides)
-    net_pgd, _ = instantiate("configs/mnist_cpr_netpgd.yaml", overrides)
-    assert net_pgd.warm_start == net_gd.iterations == net_pgd.data_fitting_iterations()
-    assert net_pgd.restart_numbers_per_round() == net_gd.restart_numbers_per_round()
-    for setting in ["restarts", "magnitude_smoothing", "smoothing_until", "restart_lr_factors", "retry_residual",
-                    "retry_every", "suspect_residual", "suspect_agreement", "best_radius", "rescue_rounds"]:
+    net_pgd, _ = instantiate("configs/mnist_cpr_netgd.yaml", ["--config", "configs/mnist_cpr_netpgd.yaml", *overrides])
+    assert isinstance(net_pgd, NetPGD) and type(net_gd) is NetGD
+    assert net_pgd.warm_start == net_gd.iterations == net_pgd.search_iterations() < net_pgd.iterations
+    assert net_pgd.restart_numbers().checkpoints == net_gd.restart_numbers().checkpoints == [1000, 2000, 3000, 4000]
+    for setting in ["restarts", "retry", "smoothing", "suspect_residual", "rescue_rounds", "compile"]:
         assert getattr(net_pgd, setting) == getattr(net_gd, setting), setting
     assert net_pgd.hparams["seed"] == net_gd.hparams["seed"]
-    assert net_pgd.retry_until * net_pgd.iterations >= net_gd.retry_until * net_gd.iterations  # 4080 >= 4000
-    assert net_pgd.retry_until * net_pgd.iterations < net_gd.retry_until * net_gd.iterations + net_gd.retry_every

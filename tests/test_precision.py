@@ -45,7 +45,7 @@ def test_phase_retrieval_measures_magnitudes_exactly_in_a_fast_mode(precision):
 
 def run(tmp_path, data_root, mode, precision) -> dict[int, float]:
     precision(mode)
-    dm = MNISTDataModule(root=str(data_root), indices=[3, 5, 8, 13], chunk_size=4, iterations=300)
+    dm = MNISTDataModule(root=str(data_root), indices=[3, 5, 8, 13], chunk_size=4)
     model = NetGD(CompressiveSensing(dm.image_shape, ratio=0.25), chunk_size=4, iterations=300,
                   optimizer=lambda p: torch.optim.SGD(p, lr=0.08, momentum=0.9))
     return {i: float(row["nmse"]) for i, row in fit(model, dm, tmp_path / mode).items()}

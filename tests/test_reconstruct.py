@@ -10,7 +10,7 @@ from dip_lightning.errors import DipLightningError
 
 def test_reconstruct_on_the_datamodules_chunks_is_fit_bitwise(tmp_path, data_root):
     overrides = ["--data.root", str(data_root), "--data.indices", "[5, 2, 9]", "--data.chunk_size", "2",
-                 "--model.iterations", "25", "--model.restarts", "2"]
+                 "--model.iterations", "25", "--model.restarts.count", "2"]
     run_fit("configs/mnist_cs_netgd.yaml", tmp_path, overrides)
     fitted = torch.load(tmp_path / "reconstructions.pt")
     model, datamodule = instantiate("configs/mnist_cs_netgd.yaml", overrides)

@@ -3,12 +3,11 @@
 import pytest
 import torch
 
-from dip_lightning.algorithms import Lasso, NetGD, NetPGD
+from dip_lightning.algorithms import Lasso, MagnitudeSmoothing, NetGD, NetPGD, Restarts, Retry
 from dip_lightning.cli import instantiate, run_fit
 from dip_lightning.data import MNISTDataModule
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
-from tests.helpers import fit
 
 INDICES = [3, 11, 25, 40, 58, 77]
 ITERATIONS = 20
@@ -18,9 +17,10 @@ def sgd(params):
     return torch.optim.SGD(params, lr=0.1, momentum=0.9)
 
 
-def phase_retrieval(algorithm=NetGD, chunk_size=len(INDICES), **kwargs):
+def phase_retrieval(algorithm=NetGD, chunk_size=len(INDICES), restarts=2, lr_factors=None, **kwargs):
     operator = PhaseRetrieval((1, 28, 28), ratio=0.5)
-    settings = {"restarts": 2, "combine": "best", "best_radius": 0.3, "optimizer": sgd, **kwargs}
+    settings = {"optimizer": sgd, "restarts": Restarts(count=restarts, combine="best", best_radius=0.3, lr_factors=lr_factors),
+                **kwargs}
     return algorithm(operator, chunk_size=chunk_size, iterations=ITERATIONS, **settings)
 
 
@@ -76,9 +76,9 @@ def test_no_suspect_image_changes_nothing(data_root):
 def test_a_rescued_image_does_not_depend_on_its_chunk_mates(algorithm, data_root):
     """The bar is set so that the image with the second highest residual fails and is rescued while most of its chunk
     mates pass: its reconstruction is the same alone, among them, and among others, with retries in every round."""
-    settings = {"retry_residual": 1e-6, "retry_every": 5, "retry_until": 0.8, "restart_lr_factors": [0.5, 1.0]}
+    settings = {"retry": Retry(residual=1e-6, every=5, until=0.8), "lr_factors": [0.5, 1.0]}
     if algorithm is NetPGD:
-        settings |= {"warm_start": 12, "inner_steps": 2, "magnitude_smoothing": 0.6}
+        settings |= {"warm_start": 12, "inner_steps": 2, "smoothing": MagnitudeSmoothing(scale=0.6)}
     mates = [3, 11, 25, 40, 58, 77, 90, 101]
     once = phase_retrieval(algorithm, chunk_size=8, **settings).reconstruct(batch(data_root, mates))
     ranked = sorted(zip(once.metrics["residual"].tolist(), once.index.tolist()))
@@ -96,17 +96,16 @@ def test_a_rescued_image_does_not_depend_on_its_chunk_mates(algorithm, data_root
 
 
 def test_fit_with_rescue_rounds_is_reconstruct_and_writes_the_rounds(tmp_path, data_root):
-    """Through the Trainer, rounds go on within training steps (7 iterations per step, rounds of 20); the
-    datamodule serves the three rounds' steps (the CLI's link), results.csv and the summary record the rounds."""
+    """Through the Trainer, a chunk's rounds go on within its step; results.csv and the summary record the rounds,
+    and the reconstructions are those of reconstruct()."""
     overrides = ["--data.root", str(data_root), "--data.indices", "[5, 2, 9]", "--data.chunk_size", "2",
-                 "--model.iterations", "20", "--model.iterations_per_step", "7", "--model.restarts", "2",
-                 "--model.retry_residual", "null", "--model.magnitude_smoothing", "null", "--model.compile", "false",
+                 "--model.iterations", "20", "--model.restarts.count", "2",
+                 "--model.retry", "null", "--model.smoothing", "null", "--model.compile", "false",
                  "--model.suspect_residual", "1e-6", "--model.rescue_rounds", "2"]
     run = run_fit("configs/mnist_cpr_netgd.yaml", tmp_path, overrides)
     assert [int(row["rounds"]) for row in run["rows"]] == [2, 2, 2]
     assert run["summary"]["num_rescued"] == 3 and run["summary"]["rescue_rounds"] == 2
     model, datamodule = instantiate("configs/mnist_cpr_netgd.yaml", overrides)
-    assert datamodule.iterations == 60
     results = [model.reconstruct(b) for b in datamodule.test_dataloader()]
     fitted = torch.load(tmp_path / "reconstructions.pt")
     reconstructed = {i: x for r in results for i, x in by_index(r).items()}
@@ -121,12 +120,3 @@ def test_rescue_rounds_refused_where_they_cannot_work():
         NetGD(operator, rescue_rounds=-1, suspect_residual=0.1)
     with pytest.raises(DipLightningError, match="draws nothing at random"):
         Lasso(CompressiveSensing((1, 28, 28), ratio=0.25), rescue_rounds=1, suspect_residual=0.1)
-
-
-def test_a_datamodule_serving_too_few_iterations_is_refused(tmp_path, data_root):
-    """Without the CLI's link, a datamodule that serves one round's steps would cut the rescue short."""
-    model = phase_retrieval(chunk_size=2, suspect_residual=1e-6, rescue_rounds=1)
-    datamodule = MNISTDataModule(root=str(data_root), indices=[1, 2], chunk_size=2, iterations=ITERATIONS)
-    with pytest.raises(DipLightningError, match="set the datamodule's iterations to 40"):
-        fit(model, datamodule, tmp_path)
-

@@ -3,18 +3,20 @@
 import pytest
 import torch
 
-from dip_lightning.algorithms import NetGD
-from dip_lightning.algorithms.base import threshold_at_ratio
+from dip_lightning.algorithms import NetGD, Restarts, Retry
+from dip_lightning.algorithms.thresholds import threshold_at_ratio
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import PhaseRetrieval
 from dip_lightning.priors import DeepDecoder
 
 
-def module(retry_residual: float | dict[float, float] | None, retry_until: float = 0.5, **kwargs) -> NetGD:
-    return NetGD(PhaseRetrieval((1, 8, 8), ratio=1.0), chunk_size=2, iterations=20, restarts=3, combine="best",
-                 prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]), retry_residual=retry_residual,
-                 retry_every=4, retry_until=retry_until, optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
-                 **kwargs)
+def module(residual: float | dict[float, float] | None, until: float = 0.5, **kwargs) -> NetGD:
+    """Net-GD with 3 restarts, retried every 4 iterations below ``residual`` (None: no retries) until ``until``."""
+    retry = None if residual is None else Retry(residual=residual, every=4, until=until)
+    return NetGD(PhaseRetrieval((1, 8, 8), ratio=1.0), chunk_size=2, iterations=20,
+                 prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]),
+                 optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                 restarts=Restarts(count=3, combine="best"), retry=retry, **kwargs)
 
 
 def momentum(model: NetGD) -> torch.Tensor:
@@ -35,8 +37,8 @@ def around_first_retry(model: NetGD) -> tuple[dict, dict]:
         bookkeeping(chunk)
         if chunk.iteration == 4:
             after.update(outputs=model.prior(chunk.decoders).detach(), momentum=momentum(model),
-                         estimate=chunk.estimate.clone(), restart=chunk.state["restart"].clone(),
-                         retried=chunk.state.get("retried"), index=chunk.index.clone())
+                         estimate=chunk.estimate.clone(), restart=chunk.state.restart.clone(),
+                         retried=chunk.state.retried, index=chunk.index.clone())
 
     model.after_step = spy
     model.reconstruct({"index": torch.tensor([7, 3]), "image": torch.rand(2, 1, 8, 8)})
@@ -44,7 +46,7 @@ def around_first_retry(model: NetGD) -> tuple[dict, dict]:
 
 
 def test_failing_images_get_fresh_restarts_except_their_best():
-    before, after = around_first_retry(module(retry_residual=1e-9))  # every network fails this bar
+    before, after = around_first_retry(module(1e-9))  # every network fails this bar
     best = before["residual"].argmin(0)
     restarts = after["restart"].view(3, 2)
     for image in range(2):
@@ -65,15 +67,15 @@ def test_failing_images_get_fresh_restarts_except_their_best():
 
 
 def test_nothing_is_retried_when_every_image_passes_or_the_window_is_over():
-    _, after = around_first_retry(module(retry_residual=10.0))
-    assert after["retried"] is None and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]
-    late = module(retry_residual=1e-9, retry_until=0.15)  # the window ends at iteration 3
+    _, after = around_first_retry(module(10.0))
+    assert after["retried"] == 0 and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]
+    late = module(1e-9, until=0.15)  # the window ends at iteration 3
     _, after = around_first_retry(late)
-    assert after["retried"] is None and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert after["retried"] == 0 and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_images_above_the_suspect_residual_are_flagged():
-    model = module(retry_residual=None, suspect_residual=0.2)
+    model = module(None, suspect_residual=0.2)
     finite = torch.tensor([True, True, False])
     assert model.status(finite, model.suspect(torch.tensor([0.1, 0.3, 0.1]))) == ["ok", "suspect", "diverged"]
 
@@ -95,22 +97,22 @@ def test_a_threshold_table_with_a_non_positive_entry_is_refused_naming_the_optio
     for table in [{0.3: 0.0}, {-0.1: 0.1}, {}]:
         with pytest.raises(DipLightningError, match=r"suspect_residual .* ratios f = m / n to thresholds, both positive"):
             NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), suspect_residual=table)
-        with pytest.raises(DipLightningError, match=r"retry_residual .* ratios f = m / n to thresholds, both positive"):
-            NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), retry_residual=table)
+        with pytest.raises(DipLightningError, match=r"retry.residual .* ratios f = m / n to thresholds, both positive"):
+            NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), retry=Retry(residual=table))
 
 
 def test_a_table_of_retry_thresholds_retries_by_the_threshold_at_the_operators_ratio():
-    """retry_residual {f: threshold} is read at the operator's f, like suspect_residual, and retries are decided by
-    that number: a table whose value at f is 1e-9 retries exactly as retry_residual 1e-9, one whose value is 10 never
+    """retry.residual {f: threshold} is read at the operator's f, like suspect_residual, and retries are decided by
+    that number: a table whose value at f is 1e-9 retries exactly as residual 1e-9, one whose value is 10 never
     does (the table's other entries would say the opposite)."""
     strict_here = module({0.5: 10.0, 1.0: 1e-9, 2.0: 10.0})  # module(): f = 1
-    assert strict_here.retry_residual == 1e-9
+    assert strict_here.restart_numbers().threshold == 1e-9
     torch.manual_seed(0)  # the same images for both runs
     _, after_table = around_first_retry(strict_here)
     torch.manual_seed(0)
-    _, after_number = around_first_retry(module(retry_residual=1e-9))
+    _, after_number = around_first_retry(module(1e-9))
     assert torch.equal(after_table["restart"], after_number["restart"])
     assert after_table["retried"] == 4
     lenient_here = module({0.5: 1e-9, 1.0: 10.0, 2.0: 1e-9})
     _, after = around_first_retry(lenient_here)
-    assert after["retried"] is None and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert after["retried"] == 0 and after["restart"].tolist() == [0, 0, 1, 1, 2, 2]

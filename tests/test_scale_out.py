@@ -21,7 +21,7 @@ INDICES = "[4, 8, 15, 16, 23]"  # five images: an uneven split over 2 processes 
 
 def run_args(data_root, out, *extra):
     return ["fit", "--config", "configs/mnist_cs_netgd.yaml", "--data.root", str(data_root),
-            "--data.indices", INDICES, "--data.chunk_size", "2", "--model.restarts", "1", "--model.compile", "false",
+            "--data.indices", INDICES, "--data.chunk_size", "2", "--model.restarts.count", "1", "--model.compile", "false",
             "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
             "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(out), *extra]
 

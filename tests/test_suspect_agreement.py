@@ -5,7 +5,7 @@ against reconstructions with more restarts from the start, and the option is ref
 import pytest
 import torch
 
-from dip_lightning.algorithms import NetGD
+from dip_lightning.algorithms import NetGD, Restarts
 from dip_lightning.cli import run_fit
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators import PhaseRetrieval
@@ -14,11 +14,11 @@ from dip_lightning.priors import DeepDecoder
 IMAGES = 6
 
 
-def netgd(**kwargs) -> NetGD:
-    settings = {"restarts": 4, "combine": "best", "best_radius": 0.3, **kwargs}
+def netgd(count: int = 4, best_radius: float | None = 0.3, suspect_agreement: int | None = None, **kwargs) -> NetGD:
+    restarts = Restarts(count=count, combine="best", best_radius=best_radius, suspect_agreement=suspect_agreement)
     return NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), chunk_size=IMAGES, iterations=40,
                  prior=lambda b, shape, seed: DeepDecoder(b, shape, seed, channels=[6, 4]),
-                 optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), **settings)
+                 optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), restarts=restarts, **kwargs)
 
 
 def digits() -> dict[str, torch.Tensor]:
@@ -31,7 +31,7 @@ def restart_outputs(model: NetGD, batch: dict[str, torch.Tensor]) -> torch.Tenso
     seen = {}
     model.reconstruct(batch, on_step=lambda chunk, loss: seen.update(chunk=chunk))
     with torch.no_grad():
-        return model.prior(seen["chunk"].decoders).view(model.restarts, IMAGES, 1, 8, 8)
+        return model.prior(seen["chunk"].decoders).view(model.restarts.count, IMAGES, 1, 8, 8)
 
 
 def agreeing_by_hand(model: NetGD, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[list[int], list[float]]:
@@ -41,11 +41,11 @@ def agreeing_by_hand(model: NetGD, outputs: torch.Tensor, batch: dict[str, torch
     counts, nearest = [], []
     for image in range(IMAGES):
         residuals = [float(model.operator.relative_residual(outputs[r, image : image + 1], y[image : image + 1]))
-                     for r in range(model.restarts)]
-        best = outputs[min(range(model.restarts), key=residuals.__getitem__), image]
+                     for r in range(model.restarts.count)]
+        best = outputs[min(range(model.restarts.count), key=residuals.__getitem__), image]
         distances = [float(torch.linalg.vector_norm(outputs[r, image] - best) / torch.linalg.vector_norm(best))
-                     for r in range(model.restarts)]
-        counts.append(sum(d <= model.best_radius for d in distances))
+                     for r in range(model.restarts.count)]
+        counts.append(sum(d <= model.restarts.best_radius for d in distances))
         nearest.append(sorted(distances)[1])
     return counts, nearest
 
@@ -60,7 +60,7 @@ def radius_between(batch) -> float:
 def test_agreeing_counts_the_restarts_near_the_best_and_flags_images_with_too_few():
     batch = digits()
     radius = radius_between(batch)
-    model = netgd(best_radius=radius, suspect_agreement=2, suspect_residual=10.0)  # no image fails by its residual
+    model = netgd(suspect_residual=10.0, best_radius=radius, suspect_agreement=2)  # no image fails by its residual
     result = model.reconstruct(batch)
     counts, _ = agreeing_by_hand(model, restart_outputs(netgd(best_radius=radius), batch), batch)
     assert result.agreeing == counts
@@ -77,8 +77,8 @@ def test_an_image_whose_restarts_disagree_is_rescued_with_fresh_networks():
     batch = digits()
     radius = radius_between(batch)
     once = netgd(best_radius=radius).reconstruct(batch)
-    rescued = netgd(best_radius=radius, suspect_agreement=2, suspect_residual=10.0, rescue_rounds=1).reconstruct(batch)
-    doubled = netgd(best_radius=radius, restarts=8).reconstruct(batch)
+    rescued = netgd(suspect_residual=10.0, rescue_rounds=1, best_radius=radius, suspect_agreement=2).reconstruct(batch)
+    doubled = netgd(best_radius=radius, count=8).reconstruct(batch)
     alone = [count < 2 for count in once.agreeing]
     assert 0 < sum(alone) < IMAGES
     assert rescued.rounds == [int(a) for a in alone]
@@ -102,20 +102,20 @@ def test_with_fewer_restarts_than_the_agreement_all_of_them_must_agree():
     restart, which always agrees with itself, is never flagged this way."""
     batch = digits()
     radius = radius_between(batch)
-    four = netgd(best_radius=radius, suspect_agreement=4, suspect_residual=10.0).reconstruct(batch)
-    nine = netgd(best_radius=radius, suspect_agreement=9, suspect_residual=10.0).reconstruct(batch)
+    four = netgd(suspect_residual=10.0, best_radius=radius, suspect_agreement=4).reconstruct(batch)
+    nine = netgd(suspect_residual=10.0, best_radius=radius, suspect_agreement=9).reconstruct(batch)
     assert nine.status == four.status == ["suspect" if count < 4 else "ok" for count in four.agreeing]
     assert "suspect" in four.status
-    single = netgd(best_radius=radius, restarts=1, suspect_agreement=2, suspect_residual=10.0).reconstruct(batch)
+    single = netgd(suspect_residual=10.0, best_radius=radius, count=1, suspect_agreement=2).reconstruct(batch)
     assert single.agreeing == [1] * IMAGES and single.status == ["ok"] * IMAGES
 
 
 def test_the_cli_writes_each_images_agreement_and_flags_by_it(tmp_path, data_root):
     overrides = ["--data.root", str(data_root), "--data.indices", "[5, 2, 9, 14]", "--data.chunk_size", "4",
-                 "--model.iterations", "30", "--model.restarts", "4", "--model.compile", "false",
-                 "--model.rescue_rounds", "0", "--model.suspect_agreement", "4", "--model.suspect_residual", "10"]
+                 "--model.iterations", "30", "--model.restarts.count", "4", "--model.compile", "false",
+                 "--model.rescue_rounds", "0", "--model.restarts.suspect_agreement", "4", "--model.suspect_residual", "10"]
     run = run_fit("configs/mnist_cpr_netgd.yaml", tmp_path, overrides)
     agreeing = [int(row["agreeing"]) for row in run["rows"]]
     assert all(1 <= count <= 4 for count in agreeing)
     assert [row["status"] for row in run["rows"]] == ["suspect" if count < 4 else "ok" for count in agreeing]
-    assert run["summary"]["suspect_agreement"] == 4
+    assert run["summary"]["restarts"]["suspect_agreement"] == 4

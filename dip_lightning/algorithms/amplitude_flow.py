@@ -11,7 +11,7 @@ from dip_lightning.algorithms.base import ReconstructionModule
 from dip_lightning.algorithms.spectral import orthogonality_promoting_estimate
 from dip_lightning.chunks import Chunk
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import MagnitudeMeasurements, Operator, PhaseRetrieval
+from dip_lightning.operators import Operator, PhaseRetrieval
 from dip_lightning.regularizers import make_transform
 
 
@@ -47,7 +47,7 @@ class AmplitudeFlow(ReconstructionModule):
 
     def check_operator(self, operator: Operator) -> None:
         super().check_operator(operator)
-        if not isinstance(operator, MagnitudeMeasurements):
+        if not operator.measures_magnitudes:
             raise DipLightningError(
                 f"{type(self).__name__} solves phase retrieval, not {operator.name}; use --model.operator "
                 "dip_lightning.operators.PhaseRetrieval (or CodedDiffraction), or another method"

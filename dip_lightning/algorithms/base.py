@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
 
+from dip_lightning.algorithms.thresholds import Threshold, threshold_at_ratio
 from dip_lightning.chunks import Chunk, ChunkResult
 from dip_lightning.errors import DipLightningError
 from dip_lightning.metrics import NormalizedMeanSquaredError, image_quality, normalized_mse
 from dip_lightning.operators import Operator
 
 
-def threshold_at_ratio(table: float | dict[float, float] | None, ratio: float, option: str) -> float | None:
-    """A residual threshold at sampling ratio f = m / n (``suspect_residual``, ``retry_residual``): one number is
-    the threshold at every f (``None`` none), a table ``{f_j: t_j}`` holds thresholds measured at other ratios.
-
-    With the table's ratios f_1 < ... < f_k and thresholds t_1, ..., t_k: t_1 for f <= f_1, t_k for
-    f >= f_k, and between f_j and f_{j+1} the straight line
-    :math:`t_j + (f - f_j) (t_{j+1} - t_j) / (f_{j+1} - f_j)`.
-    """
-    if not isinstance(table, dict):
-        return table
-    entries = sorted((float(f), float(t)) for f, t in table.items())
-    if not entries or any(not f > 0 or not t > 0 for f, t in entries):
-        raise DipLightningError(
-            f"--model.{option} {table} must map sampling ratios f = m / n to thresholds, both positive, "
-            "e.g. {0.3: 0.13, 1.0: 0.2}")
-    ratios, thresholds = zip(*entries)
-    return float(np.interp(ratio, ratios, thresholds))  # constant beyond the ends, as documented
-
-
 class ReconstructionModule(LightningModule):
-    """Reconstruct each image of a chunk from its measurements y = A(x); the shared machinery.
+    r"""Reconstruct each image of a chunk from its measurements y = A(x); the shared machinery.
 
     A batch is ``{"index": (b,), "image": (b, C, H, W)}`` (clean images: the measurements are
     simulated, ``operator.measure``) or ``{"index", "measurements": (b, *operator.measurement_shape)}``
@@ -45,37 +27,33 @@ class ReconstructionModule(LightningModule):
     The methods see only y and the operator; nMSE, PSNR and SSIM are computed where a reference
     is given, the relative measurement residual ||y - A(x_hat)|| / ||y|| always.
 
-    During ``fit`` one ``training_step`` runs ``iterations_per_step`` outer iterations of the method
-    for the whole chunk (all its images at once, vectorized); after ``iterations`` of them the chunk is finished
-    (or, with ``rescue_rounds``, its suspect images go on to a rescue round), its per-image results are handed
-    to the callbacks (:class:`~dip_lightning.callbacks.ResultsWriter`) and the next chunk starts. ``validate``
-    and ``test`` run the same reconstruction, a whole chunk per step. Subclasses implement :meth:`initialize` (the chunk's starting point) and
-    :meth:`outer_step`; every update is per image, so an image's result does not depend on its
-    chunk mates.
+    Every way of running a chunk goes through :meth:`reconstruct`: ``fit``, ``validate`` and ``test`` take one
+    step per chunk, which runs the chunk's ``iterations`` outer iterations (all its images at once, vectorized),
+    then its rescue rounds, and hands the per-image results (:class:`~dip_lightning.chunks.ChunkResult`) to the
+    callbacks. After every outer iteration the module calls ``on_reconstruction_step(trainer, module, chunk,
+    loss)`` on each of the trainer's callbacks that has it (progress bars, curve loggers; :meth:`step_metrics` gives
+    them the curves' values). Subclasses implement :meth:`initialize` (the chunk's starting point) and
+    :meth:`outer_step`; every update is per image, so an image's result does not depend on its chunk mates.
 
     Args:
         operator: the measurement model y = A(x) + noise (:mod:`dip_lightning.operators`); in a
             config a class path and its arguments, its ``image_shape`` linked from the datamodule.
         chunk_size: images held at once (the CLI links it from ``data.chunk_size``).
-        iterations: outer iterations per image.
-        iterations_per_step: outer iterations per ``training_step`` (the CLI links it to the datamodule's).
-            Lightning's loop costs about 0.3 ms per step on a 2-core CPU, 5% of an eager MNIST iteration
-            (``docs/results/speed/``), so the default 10 runs ten between them. The result does not depend on it.
-            The progress bar and the loggers' step count training steps (``trainer.global_step`` still counts
-            optimizer steps); the curves carry ``train/iteration``, the chunk's outer iteration, and are logged
-            every ``log_every_n_steps`` steps.
+        iterations: outer iterations per image (per round).
         suspect_residual: flag an image ``suspect`` (column ``status``) when its relative
             measurement residual ||y - A(x_hat)|| / ||y|| exceeds this: a failure detected from
             the measurements alone (the phase-retrieval configs set it; ``null`` for none). Either one
-            threshold, or a table ``{f: threshold}`` of thresholds measured at sampling ratios f = m / n, for
-            residuals of good reconstructions that grow with m: the threshold at the operator's f is
-            :func:`threshold_at_ratio` of the table (piecewise linear in f, constant beyond its ends).
+            threshold, or a table ``{f: threshold}`` of thresholds measured at sampling ratios f = m / n
+            (:func:`~dip_lightning.algorithms.thresholds.threshold_at_ratio`).
         rescue_rounds: at most this many rescue rounds per image, for methods that start from random draws
             (untrained priors: :meth:`next_round`). When a chunk's ``iterations`` are spent, the images whose
-            reconstruction is suspect (above ``suspect_residual``, or not finite) are reconstructed again, together,
-            from fresh random starts, with the full budget, while the images that passed are done; this repeats
-            until each passes or has had ``rescue_rounds`` rounds. So compute goes where it is needed, within the same
-            run. A chunk takes at most ``iterations * (1 + rescue_rounds)`` outer iterations. 0: none.
+            reconstruction is suspect are reconstructed again, together, from fresh random starts, with the full
+            budget, while the images that passed are done; this repeats until each passes or has had
+            ``rescue_rounds`` rounds. 0: none.
+        data_consistency: replace the measured part of the reconstruction by the measurements,
+            :math:`\hat x \leftarrow \hat x + A^\top (y - A \hat x)` (the projection onto
+            :math:`\{x : A x = y\}` when :math:`A A^\top = I`): for noiseless inpainting, the observed
+            pixels are kept as measured. Refused for noisy measurements and operators without orthonormal rows.
     """
 
     algorithm = "base"
@@ -83,14 +61,11 @@ class ReconstructionModule(LightningModule):
     randomized = False  # True for methods whose result depends on random draws, which a rescue round draws afresh
 
     def __init__(self, operator: Operator, chunk_size: int = 16, iterations: int = 1000,
-                 iterations_per_step: int = 10, suspect_residual: float | dict[float, float] | None = None,
-                 rescue_rounds: int = 0) -> None:
+                 suspect_residual: Threshold = None, rescue_rounds: int = 0, data_consistency: bool = False) -> None:
         super().__init__()
         if iterations < 1:
             raise DipLightningError(f"iterations must be at least 1, got {iterations} (--model.iterations)")
-        if iterations_per_step < 1:
-            raise DipLightningError(
-                f"iterations_per_step must be at least 1, got {iterations_per_step} (--model.iterations_per_step)")
+        self.check_operator(operator)
         suspect_residual = threshold_at_ratio(suspect_residual, operator.m / operator.n, "suspect_residual")
         if suspect_residual is not None and not suspect_residual > 0:
             raise DipLightningError(f"suspect_residual must be positive or null, got {suspect_residual} (--model.suspect_residual)")
@@ -106,25 +81,38 @@ class ReconstructionModule(LightningModule):
             raise DipLightningError(
                 f"--model.rescue_rounds ({rescue_rounds}) rescues the images whose residual is above "
                 "--model.suspect_residual, which is null: set suspect_residual (e.g. 0.13) or rescue_rounds 0")
-        self.check_operator(operator)
+        if data_consistency and not (operator.orthonormal_rows and operator.noise_sigma == 0):
+            raise DipLightningError(
+                "--model.data_consistency keeps the measurements as they are, which needs noiseless measurements "
+                f"and an operator with A A^T = I (inpainting); {operator.name} with noise_sigma "
+                f"{operator.noise_sigma} is not one: set it to false")
         self.save_hyperparameters(ignore=["operator", "optimizer", "prior"])
+        for key, value in list(self.hparams.items()):  # grouped settings (dataclasses) as plain mappings
+            if dataclasses.is_dataclass(value):
+                self.hparams[key] = dataclasses.asdict(value)
         self.hparams["operator"] = {"class": type(operator).__name__, **operator.describe()}
         self.automatic_optimization = False
         self.iterations = iterations
-        self.iterations_per_step = iterations_per_step
         self.chunk_size = chunk_size
         self.suspect_residual = suspect_residual
         self.rescue_rounds = rescue_rounds
-        self.restarts = 1
+        self.data_consistency = data_consistency
         self.operator = operator
         self.nmse_mean = NormalizedMeanSquaredError()
-        self.chunk: Chunk | None = None  # the chunk (or rescue round) being reconstructed during fit
-        self._finished: Tensor | None = None  # indices of the last chunk finished during fit
+
+    @property
+    def ratio(self) -> float:
+        """The sampling ratio f = m / n."""
+        return self.operator.m / self.operator.n
 
     @property
     def chunk_iterations(self) -> int:
         """The most outer iterations a chunk can take: ``iterations`` for every round (see ``rescue_rounds``)."""
         return self.iterations * (1 + self.rescue_rounds)
+
+    def estimates_per_image(self) -> int:
+        """Estimates a chunk holds per image (the restarts of untrained priors)."""
+        return 1
 
     def check_operator(self, operator: Operator) -> None:
         """Refuse measurement models the method cannot solve (a DipLightningError naming the fix)."""
@@ -139,36 +127,7 @@ class ReconstructionModule(LightningModule):
     def configure_optimizers(self) -> None:
         return None  # methods with weights to fit (untrained priors) return their optimizer
 
-    def configure_callbacks(self):
-        from lightning.pytorch.callbacks import TQDMProgressBar
-
-        from dip_lightning.callbacks import ResultsWriter, WandbMediaLogger
-
-        # Lightning replaces the trainer's callbacks of these types by the module's: keep the user's
-        given = {type(c) for c in self.trainer.callbacks} if self._trainer is not None else set()
-        callbacks = [c() for c in (ResultsWriter, WandbMediaLogger) if c not in given]
-        bar = self.trainer.progress_bar_callback if self._trainer is not None else None
-        if type(bar) is TQDMProgressBar and bar.refresh_rate == 1:
-            # Lightning's default bar redraws (and reads the logged metrics) after every step, about 0.8 ms of
-            # a 4-5 ms compiled step (docs/results/speed/); the metrics change only when logged, so redraw then
-            callbacks.append(TQDMProgressBar(refresh_rate=self.trainer.log_every_n_steps))
-        return callbacks
-
     def on_fit_start(self) -> None:
-        served = getattr(self.trainer.datamodule, "iterations_per_step", self.iterations_per_step)
-        if served != self.iterations_per_step:
-            raise DipLightningError(
-                f"the datamodule serves each chunk for {served} iterations per step but model.iterations_per_step is "
-                f"{self.iterations_per_step}; give both the same value (dip-lightning links them)"
-            )
-        served = getattr(self.trainer.datamodule, "iterations", self.chunk_iterations)
-        if served < self.chunk_iterations:
-            raise DipLightningError(
-                f"the datamodule serves each chunk for {served} outer iterations, but a chunk can take "
-                f"{self.chunk_iterations} (model.iterations {self.iterations} for each of 1 + model.rescue_rounds "
-                f"{self.rescue_rounds} rounds): set the datamodule's iterations to {self.chunk_iterations} "
-                "(dip-lightning links them)"
-            )
         if isinstance(self.trainer.strategy.model, torch.nn.parallel.DistributedDataParallel):
             raise DipLightningError(
                 "plain DDP would average the gradients of different images across processes; "
@@ -189,7 +148,7 @@ class ReconstructionModule(LightningModule):
                 y = self.operator.observe(batch["measurements"])
             else:
                 y = self.operator.measure(target, index)
-        chunk = Chunk(index, target, y, self.operator.image_shape, restarts=self.restarts)
+        chunk = Chunk(index, target, y, self.operator.image_shape, restarts=self.estimates_per_image())
         self.initialize(chunk)
         return chunk
 
@@ -243,7 +202,13 @@ class ReconstructionModule(LightningModule):
 
     def reconstruction(self, chunk: Chunk) -> Tensor:
         """The current reconstruction x_hat of the chunk, (b, C, H, W)."""
-        return chunk.estimate
+        return self.consistent(chunk.estimate, chunk.measurements)
+
+    def consistent(self, x_hat: Tensor, measurements: Tensor) -> Tensor:
+        """``x_hat`` with its measured part replaced by the ``measurements`` where ``data_consistency`` is set."""
+        if not self.data_consistency:
+            return x_hat
+        return x_hat + self.operator.A_adjoint(measurements - self.operator.A(x_hat))
 
     def converged(self, chunk: Chunk) -> bool:
         """Whether every image of the chunk is done before the budget (a method's stopping rule)."""
@@ -311,47 +276,35 @@ class ReconstructionModule(LightningModule):
 
     # ----------------------------------------------------------------------------- Lightning
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        return self._run_chunk(batch)
+
+    def _run_chunk(self, batch: dict[str, Tensor]) -> dict[str, Any]:
         if batch["index"].numel() == 0:
             return {}  # this process has fewer images than the others: keep in step, do nothing
-        if self.chunk is None:
-            if self._finished is not None and torch.equal(batch["index"], self._finished):
-                return {}  # the rest of the steps served for a chunk that finished before them
-            self._finished = None
-            self.chunk = self.begin_chunk(batch)
-        finished = False
-        for _ in range(self.iterations_per_step):
-            stepped = self.chunk
-            loss = self.advance(stepped)
-            if self.round_done(stepped):
-                self.chunk = self.next_round(stepped)  # a rescue round goes on within the same step
-                if self.chunk is None:
-                    finished = True
-                    break
-        if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:  # when Lightning records logs
-            self._log_progress(stepped, loss)
-        if not finished:
-            return {}
-        whole = stepped.first_round
-        self._finished = whole.index
-        return {"chunk": self.finish_chunk(whole)}
+        followers = [hook for callback in self.trainer.callbacks
+                     if (hook := getattr(callback, "on_reconstruction_step", None)) is not None]
+        return {"chunk": self.reconstruct(batch, on_step=lambda chunk, loss: [
+            follow(self.trainer, self, chunk, loss) for follow in followers])}
 
-    def _log_progress(self, chunk: Chunk, loss: Tensor) -> None:
-        logged = {"train/loss": loss.mean(), "train/iteration": float(chunk.iteration)}
+    @torch.no_grad()
+    def step_metrics(self, chunk: Chunk, loss: Tensor) -> dict[str, float]:
+        """Where a chunk stands after an outer iteration, for curves and progress bars: its mean loss and iteration
+        (and round, with ``rescue_rounds``), and where references are given the mean nMSE and PSNR."""
+        metrics = {"train/loss": loss.mean().item(), "train/iteration": float(chunk.iteration)}
         if self.rescue_rounds:
-            logged["train/round"] = float(chunk.round)  # a rescue round's curves are those of its images only
+            metrics["train/round"] = float(chunk.round)  # a rescue round's curves are those of its images only
         if chunk.target is not None:
-            with torch.no_grad():
-                x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
-                mse = (x_hat - chunk.target).flatten(1).pow(2).mean(1)
-                logged |= {"train/nmse": normalized_mse(x_hat, chunk.target).mean(),
-                           "train/psnr": (-10 * torch.log10(mse)).mean()}
-        self.log_dict(logged, prog_bar=True, batch_size=chunk.size, on_step=True, on_epoch=False)
+            x_hat = self.resolve_sign(self.reconstruction(chunk), chunk.target)
+            mse = (x_hat - chunk.target).flatten(1).pow(2).mean(1)
+            metrics |= {"train/nmse": normalized_mse(x_hat, chunk.target).mean().item(),
+                        "train/psnr": (-10 * torch.log10(mse)).mean().item()}
+        return metrics
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        return {"chunk": self.reconstruct(batch)} if batch["index"].numel() else {}
+        return self._run_chunk(batch)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        return {"chunk": self.reconstruct(batch)} if batch["index"].numel() else {}
+        return self._run_chunk(batch)
 
     def on_train_epoch_end(self) -> None:
         if getattr(self.trainer.datamodule, "has_references", True):  # the same on every process
@@ -362,4 +315,5 @@ class ReconstructionModule(LightningModule):
         """What the summary records about the method."""
         rescue = {"suspect_residual": self.suspect_residual} if self.suspect_residual is not None else {}
         rescue |= {"rescue_rounds": self.rescue_rounds} if self.rescue_rounds else {}
+        rescue |= {"data_consistency": True} if self.data_consistency else {}
         return {"algorithm": self.algorithm, **self.operator.describe(), "iterations": self.iterations, **rescue}

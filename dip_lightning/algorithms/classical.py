@@ -36,22 +36,17 @@ class ClassicalRestoration(ReconstructionModule):
         options: further keyword arguments of the scikit-image function, overriding the class's defaults
             (e.g. ``{weight: 0.08}`` for TV, ``{wavelet: db2}`` for wavelets).
         operator, chunk_size: see :class:`~dip_lightning.algorithms.ReconstructionModule`.
-        iterations: 1 (the method is one step).
-        iterations_per_step: see :class:`~dip_lightning.algorithms.ReconstructionModule` (no effect here).
-        rescue_rounds: 0 (the method draws nothing at random; see :class:`~dip_lightning.algorithms.ReconstructionModule`).
     """
 
     operator_type: type[Operator] = Operator
 
-    def __init__(self, operator: Operator, options: dict[str, Any] | None = None, chunk_size: int = 16,
-                 iterations: int = 1, iterations_per_step: int = 10, rescue_rounds: int = 0) -> None:
+    def __init__(self, operator: Operator, options: dict[str, Any] | None = None, chunk_size: int = 16) -> None:
         if type(self) is ClassicalRestoration:
             raise DipLightningError(
                 "ClassicalRestoration is the base of the classical methods; choose one as the model's class_path: "
                 "TVDenoiser, WaveletDenoiser, NLMeansDenoiser, BiharmonicInpainting or BicubicUpsampling"
             )
-        super().__init__(operator, chunk_size=chunk_size, iterations=iterations, iterations_per_step=iterations_per_step,
-                         rescue_rounds=rescue_rounds)
+        super().__init__(operator, chunk_size=chunk_size, iterations=1)  # one step
         self.options = dict(options or {})
 
     def check_operator(self, operator: Operator) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -16,6 +17,14 @@ from dip_lightning.regularizers import make_transform
 def soft_threshold(c: Tensor, threshold: float) -> Tensor:
     """The proximal map of threshold * ||c||_1: sign(c) max(|c| - threshold, 0)."""
     return torch.sign(c) * (c.abs() - threshold).clamp_min(0)
+
+
+@dataclass
+class FistaState:
+    """FISTA's iterates of a chunk besides x: the extrapolated point and the momentum t."""
+
+    extrapolated: Tensor  # (b, C, H, W)
+    momentum: Tensor  # ()
 
 
 class Lasso(ReconstructionModule):
@@ -56,8 +65,7 @@ class Lasso(ReconstructionModule):
 
     def initialize(self, chunk: Chunk) -> None:
         chunk.estimate = chunk.zeros()
-        chunk.state["extrapolated"] = chunk.estimate.clone()
-        chunk.state["momentum"] = torch.ones(())
+        chunk.state = FistaState(extrapolated=chunk.estimate.clone(), momentum=torch.ones(()))
 
     def objective(self, x: Tensor, y: Tensor) -> Tensor:
         """Per-image Lasso objective, (b,)."""
@@ -65,12 +73,11 @@ class Lasso(ReconstructionModule):
 
     @torch.no_grad()
     def outer_step(self, chunk: Chunk) -> Tensor:
-        operator, z, t = self.operator, chunk.state["extrapolated"], chunk.state["momentum"]
+        operator, z, t = self.operator, chunk.state.extrapolated, chunk.state.momentum
         v = z - self.step * operator.A_adjoint(operator.A(z) - chunk.measurements)
         x = self.transform.inverse(soft_threshold(self.transform(v), self.step * self.weight))
         t_next = (1 + torch.sqrt(1 + 4 * t * t)) / 2
-        chunk.state["extrapolated"] = x + ((t - 1) / t_next) * (x - chunk.estimate)
-        chunk.state["momentum"] = t_next
+        chunk.state = FistaState(extrapolated=x + ((t - 1) / t_next) * (x - chunk.estimate), momentum=t_next)
         chunk.estimate = x
         return self.objective(x, chunk.measurements)
 

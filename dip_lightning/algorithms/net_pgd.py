@@ -8,7 +8,6 @@ from torch import Tensor
 from dip_lightning.algorithms.untrained_prior import UntrainedPriorModule
 from dip_lightning.chunks import Chunk
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import MagnitudeMeasurements
 
 
 class NetPGD(UntrainedPriorModule):
@@ -44,14 +43,15 @@ class NetPGD(UntrainedPriorModule):
             30-55% on MNIST training digits from random starts and left f = 0.5 about where it was
             (``docs/results/mnist_cpr/netpgd_step.md``); after a ``warm_start`` it gains nothing.
         warm_start: W above, outer iterations of Net-GD (one optimizer step each on the data loss through the
-            operator, smoothed with ``magnitude_smoothing``) before the first projected step; part of ``iterations``.
+            operator, smoothed with ``smoothing``) before the first projected step; part of ``iterations``. It is
+            the search budget (``retry.until`` and ``smoothing.until`` are fractions of it; of ``iterations``
+            without a warm start).
             Random starts of Net-PGD at m < n lose digits that Net-GD's smoothed start finds: every one of its
             projections starts from a poor x whose phase estimate sign(A x) is mostly wrong; after 4000
             iterations of Net-GD it lost 0 and 1 of two draws of 64 training digits at f = 0.3, where it had
-            lost 7 and 5 (``configs/mnist_cpr_netpgd.yaml``). With the retry points of a Net-GD run of W iterations
-            (``retry_until`` set so that the same checkpoints fall within it), the warm start is that run network for network, rescue
-            rounds' restart numbers included, so Net-PGD projects from every digit its search finds (the config:
-            5000 of 5100). 0: Net-PGD from the start, as in the paper.
+            lost 7 and 5 (``configs/mnist_cpr_netpgd.yaml``). With the settings of a Net-GD run of W iterations, the warm
+            start is that run network for network, rescue rounds' restart numbers included, so Net-PGD projects
+            from every digit its search finds (the config: 5000 of 5100). 0: Net-PGD from the start, as in the paper.
         **kwargs: see :class:`UntrainedPriorModule`.
     """
 
@@ -64,10 +64,10 @@ class NetPGD(UntrainedPriorModule):
             raise DipLightningError(
                 f"--model.warm_start ({warm_start}) counts the Net-GD iterations within --model.iterations "
                 f"({self.iterations}), so it must lie in [0, {self.iterations}): lower it, or raise iterations")
-        if self.magnitude_smoothing is not None and warm_start == 0:
+        if self.smoothing is not None and warm_start == 0:
             raise DipLightningError(
-                "--model.magnitude_smoothing smooths Net-PGD's Net-GD warm start, and --model.warm_start is 0: "
-                "set warm_start (e.g. 4000) or magnitude_smoothing to null")
+                "--model.smoothing smooths Net-PGD's Net-GD warm start, and --model.warm_start is 0: "
+                "set warm_start (e.g. 4000) or smoothing to null")
         if inner_steps < 1:
             raise DipLightningError(f"inner_steps must be at least 1, got {inner_steps} (--model.inner_steps)")
         if not 0 < eta_decay_to <= 1:
@@ -75,7 +75,7 @@ class NetPGD(UntrainedPriorModule):
                 f"eta_decay_to is the fraction of eta reached at the end of the budget, in (0, 1], got {eta_decay_to} "
                 "(--model.eta_decay_to; 1 for a fixed step)")
         if eta is None:
-            scale = 0.6 if isinstance(self.operator, MagnitudeMeasurements) else 0.25
+            scale = 0.6 if self.operator.measures_magnitudes else 0.25
             eta = scale * self.operator.n / self.operator.m
         self.eta = eta
         self.inner_steps = inner_steps
@@ -87,11 +87,12 @@ class NetPGD(UntrainedPriorModule):
         late = max(0.0, 2 * (iteration - self.warm_start) / (self.iterations - self.warm_start) - 1)
         return self.eta * (1 - (1 - self.eta_decay_to) * late)
 
-    def data_fitting_iterations(self) -> int:
-        return self.warm_start
+    def search_iterations(self) -> int:
+        return self.warm_start or self.iterations
 
     def decoder_estimates(self, chunk: Chunk) -> Tensor:
-        if {"kept", "average"} & chunk.state.keys() or 0 < chunk.iteration <= self.warm_start:
+        tracked = chunk.state.stopping is not None or chunk.state.average is not None
+        if tracked or 0 < chunk.iteration <= self.warm_start:
             return super().decoder_estimates(chunk)  # in the warm start and as it ends: the networks' outputs
         return chunk.estimate
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,6 +18,15 @@ from dip_lightning.regularizers.total_variation import (
     gradient_adjoint,
     total_variation,
 )
+
+
+@dataclass
+class PrimalDualState:
+    """Chambolle-Pock's iterates of a chunk besides x: the extrapolated x_bar and the two duals."""
+
+    extrapolated: Tensor  # (b, C, H, W)
+    data_dual: Tensor  # (b, m)
+    tv_dual: Tensor  # (b, 2, C, H, W)
 
 
 class TVMinimization(ReconstructionModule):
@@ -52,9 +62,8 @@ class TVMinimization(ReconstructionModule):
 
     def initialize(self, chunk: Chunk) -> None:
         chunk.estimate = chunk.zeros()
-        chunk.state["extrapolated"] = chunk.estimate.clone()
-        chunk.state["data_dual"] = torch.zeros_like(chunk.measurements)
-        chunk.state["tv_dual"] = torch.zeros_like(gradient(chunk.zeros()))
+        chunk.state = PrimalDualState(extrapolated=chunk.estimate.clone(), data_dual=torch.zeros_like(chunk.measurements),
+                                      tv_dual=torch.zeros_like(gradient(chunk.zeros())))
 
     def objective(self, x: Tensor, y: Tensor) -> Tensor:
         """Per-image objective, (b,)."""
@@ -63,12 +72,13 @@ class TVMinimization(ReconstructionModule):
     @torch.no_grad()
     def outer_step(self, chunk: Chunk) -> Tensor:
         operator, sigma = self.operator, self.step
-        x_bar, q, p = chunk.state["extrapolated"], chunk.state["data_dual"], chunk.state["tv_dual"]
+        state = chunk.state
+        x_bar, q, p = state.extrapolated, state.data_dual, state.tv_dual
         q = (q + sigma * (operator.A(x_bar) - chunk.measurements)) / (1 + sigma)
         p = p + sigma * gradient(x_bar)
         p = p / (p.pow(2).sum((1, 2), keepdim=True).sqrt() / max(self.weight, 1e-30)).clamp_min(1)
         x = (chunk.estimate - self.step * (operator.A_adjoint(q) + gradient_adjoint(p))).clamp(0, 1)
-        chunk.state.update(extrapolated=2 * x - chunk.estimate, data_dual=q, tv_dual=p)
+        state.extrapolated, state.data_dual, state.tv_dual = 2 * x - chunk.estimate, q, p
         chunk.estimate = x
         return self.objective(x, chunk.measurements)
 

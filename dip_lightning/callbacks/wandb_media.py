@@ -2,52 +2,46 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
 
+from dip_lightning.callbacks.results import ResultsWriter
+from dip_lightning.results import COLUMNS
+
 
 class WandbMediaLogger(Callback):
-    """At the end of a run, sends what :class:`ResultsWriter` wrote to every ``WandbLogger``:
-    the target/reconstruction grid, the per-image table, a per-image nMSE curve and the summary.
+    """At the end of a run, sends what the trainer's :class:`ResultsWriter` holds to every ``WandbLogger``:
+    the target/reconstruction grid, the per-image table (typed values), a per-image nMSE curve and the summary.
 
-    The step-wise nMSE/PSNR curves are logged by the algorithm itself (``train/nmse``,
-    ``train/psnr``, ``chunk/*``). Does nothing without a ``WandbLogger``.
+    The curves are logged as the run goes (:class:`~dip_lightning.callbacks.CurveLogger`, ``chunk/*``). Does
+    nothing without a ``WandbLogger`` or a ``ResultsWriter`` that finished.
     """
 
     def _log(self, trainer: Trainer) -> None:
         loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
-        out = Path(trainer.default_root_dir)
-        if not loggers or not trainer.is_global_zero or not (out / "results.csv").is_file():
+        writer = next((c for c in trainer.callbacks if isinstance(c, ResultsWriter)), None)
+        if not loggers or not trainer.is_global_zero or writer is None or writer.rows is None:
             return
         import wandb
 
-        with open(out / "results.csv", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        columns = list(rows[0]) if rows else []
-        data = [[row[c] for c in columns] for row in rows]
-        summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+        rows, summary = writer.rows, writer.summary
+        data = [[row[c] for c in COLUMNS] for row in rows]
+        grid = Path(trainer.default_root_dir) / "reconstructions.png"
         for logger in loggers:
-            run = logger.experiment
-            table = wandb.Table(columns=columns, data=data)
-            curve = wandb.Table(
-                columns=["image", "nmse"],
-                data=[[rank, v] for rank, v in enumerate(sorted(v for v in (float(r["nmse"]) for r in rows) if math.isfinite(v)))],
-            )
+            nmse = sorted(v for v in (row["nmse"] for row in rows) if math.isfinite(v))
+            curve = wandb.Table(columns=["image", "nmse"], data=[[rank, v] for rank, v in enumerate(nmse)])
             media = {
-                "results/per_image": table,
+                "results/per_image": wandb.Table(columns=COLUMNS, data=data),
                 "results/nmse_sorted": wandb.plot.line(curve, "image", "nmse", title="per-image nMSE, sorted"),
             }
-            if (out / "reconstructions.png").is_file():
+            if grid.is_file():
                 media["results/reconstructions"] = wandb.Image(
-                    str(out / "reconstructions.png"), caption="rows of references, measurements (where they are images) and reconstructions"
-                )
-            run.log(media)
-            run.summary.update({f"summary/{k}": v for k, v in summary.items()})
+                    str(grid), caption="rows of references, measurements (where they are images) and reconstructions")
+            logger.experiment.log(media)
+            logger.experiment.summary.update({f"summary/{k}": v for k, v in summary.items()})
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._log(trainer)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from dip_lightning.errors import DipLightningError
 from dip_lightning.operators.base import ImageShape
@@ -31,9 +32,7 @@ class ImageChunks(Dataset):
     a reference ``image``), each key is stacked: ``{"index": (b,), key: (b, ...)}``.
 
     ``indices`` are cut into ``num_chunks`` consecutive chunks of nearly equal size (some empty
-    when there are fewer images than chunks). The last chunk loaded is cached, because the
-    sampler asks for each chunk once per outer iteration and loading (decoding files,
-    transforms) should happen once per chunk.
+    when there are fewer images than chunks).
     """
 
     def __init__(self, images: Dataset, indices: Sequence[int], num_chunks: int, image_shape: ImageShape) -> None:
@@ -41,36 +40,29 @@ class ImageChunks(Dataset):
         self.image_shape = image_shape
         bounds = [round(k * len(indices) / num_chunks) for k in range(num_chunks + 1)] if num_chunks else [0]
         self.chunks = [list(indices[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        self._cached: tuple[int, dict[str, Tensor]] | None = None
 
     def __len__(self) -> int:
         return len(self.chunks)
 
     def __getitem__(self, k: int) -> dict[str, Tensor]:
-        if self._cached is None or self._cached[0] != k:
-            indices = self.chunks[k]
-            items = [self.images[i] for i in indices]
-            if items and isinstance(items[0], dict):
-                stacked = {key: torch.stack([item[key] for item in items]) for key in items[0]}
-            else:
-                stacked = {"image": torch.stack(items) if items else torch.empty(0, *self.image_shape)}
-            self._cached = (k, {"index": torch.tensor(indices, dtype=torch.long), **stacked})
-        return self._cached[1]
+        indices = self.chunks[k]
+        items = [self.images[i] for i in indices]
+        if items and isinstance(items[0], dict):
+            stacked = {key: torch.stack([item[key] for item in items]) for key in items[0]}
+        else:
+            stacked = {"image": torch.stack(items) if items else torch.empty(0, *self.image_shape)}
+        return {"index": torch.tensor(indices, dtype=torch.long), **stacked}
 
 
-class RepeatChunks(Sampler[int]):
-    """Yields chunk 0 ``repeats`` times, then chunk 1 ``repeats`` times, and so on."""
-
-    def __init__(self, num_chunks: int, repeats: int) -> None:
-        self.num_chunks = num_chunks
-        self.repeats = repeats
-
-    def __iter__(self) -> Iterator[int]:
-        for k in range(self.num_chunks):
-            yield from [k] * self.repeats
-
-    def __len__(self) -> int:
-        return self.num_chunks * self.repeats
+def random_selection(candidates: Sequence[int], count: int, seed: int) -> list[int]:
+    """``count`` of the ``candidates`` drawn without replacement by numpy's ``default_rng(seed)``, in increasing
+    order: the same draw for the same seed on every machine and process."""
+    if count > len(candidates):
+        raise DipLightningError(
+            f"--data.random {count} asks for more images than the {len(candidates)} to choose from; pass at most "
+            f"{len(candidates)}")
+    chosen = np.random.default_rng(seed).choice(len(candidates), count, replace=False)
+    return sorted(candidates[i] for i in chosen.tolist())
 
 
 class ImageDataModule(LightningDataModule):
@@ -81,20 +73,18 @@ class ImageDataModule(LightningDataModule):
     simulated), or a dict with its ``measurements`` and, where known, its reference ``image``
     (measured data, see :mod:`dip_lightning.data.measured`); and where the images have names
     (files), ``image_name(i)``, used for the reconstructions' file names. The selection is ``indices`` (or every
-    image), truncated to the first ``num_images``. Each process takes every ``world_size``-th
-    selected image; its share is cut into the fewest chunks of at most ``chunk_size`` images
-    (nearly equal in size, equally many on every process) reconstructed together, and during
-    ``fit`` each chunk is served ceil(``iterations`` / ``iterations_per_step``) times in a row (one
-    training step per ``iterations_per_step`` outer iterations).
+    image), then ``random`` of those drawn at random, or else the first ``num_images``. Each process takes every
+    ``world_size``-th selected image; its share is cut into the fewest chunks of at most ``chunk_size`` images
+    (nearly equal in size, equally many on every process), each served once and reconstructed together.
 
     Args:
         root: data folder; defaults to ``$DIP_LIGHTNING_DATA``, then ``./data``.
         indices: dataset indices to reconstruct (default: all).
-        num_images: keep only the first N of the selection.
+        num_images: keep only the first N of the selection (not applied with ``random``).
+        random: instead, N images of the selection drawn at random (:func:`random_selection`, with ``seed``):
+            e.g. ``--data.random 16 --data.seed 7`` for 16 random test digits.
+        seed: the seed of ``random``'s draw.
         chunk_size: images reconstructed at once per process.
-        iterations: the most outer iterations a chunk can take (the CLI links it to ``model.iterations`` times
-            1 + ``model.rescue_rounds``); a chunk that finishes earlier skips the rest of its steps.
-        iterations_per_step: outer iterations per training step (the CLI links it to ``model.iterations_per_step``).
         num_workers: DataLoader worker processes (loading is once per chunk, so 0 is fine).
     """
 
@@ -105,9 +95,9 @@ class ImageDataModule(LightningDataModule):
         root: str | None = None,
         indices: list[int] | None = None,
         num_images: int | None = None,
+        random: int | None = None,
+        seed: int = 0,
         chunk_size: int = 16,
-        iterations: int = 1,
-        iterations_per_step: int = 10,
         num_workers: int = 0,
     ) -> None:
         super().__init__()
@@ -117,6 +107,8 @@ class ImageDataModule(LightningDataModule):
             raise DipLightningError(
                 f"--data.num_images {num_images} selects no image; pass a positive number"
             )
+        if random is not None and random < 1:
+            raise DipLightningError(f"--data.random {random} selects no image; pass a positive number")
         if indices is not None:
             if len(indices) == 0:
                 raise DipLightningError("indices is empty; list at least one image, e.g. '[0, 1, 2]' (--data.indices)")
@@ -125,9 +117,9 @@ class ImageDataModule(LightningDataModule):
         self.root = resolve_root(root)
         self.indices = indices
         self.num_images = num_images
+        self.random = random
+        self.seed = seed
         self.chunk_size = chunk_size
-        self.iterations = iterations
-        self.iterations_per_step = iterations_per_step
         self.num_workers = num_workers
         self.images: Dataset | None = None
         self.selection: list[int] = []
@@ -147,7 +139,7 @@ class ImageDataModule(LightningDataModule):
 
     def describe(self) -> dict[str, Any]:
         """What the summary records about the data."""
-        return {"dataset": self.dataset_name}
+        return {"dataset": self.dataset_name, **({"random": self.random, "seed": self.seed} if self.random else {})}
 
     def image_name(self, index: int) -> str:
         """File name stem of dataset image ``index`` (its number where images have no names)."""
@@ -167,9 +159,6 @@ class ImageDataModule(LightningDataModule):
             self.images = self.load_images()
             self.selection = self.select(len(self.images))
             self.check_images(self.selection)
-            operator = getattr(self.trainer.lightning_module, "operator", None) if self.trainer else None
-            if operator is not None:
-                self.check_measurements(operator, self.selection)
 
     def available(self, dataset_size: int) -> list[int]:
         """The dataset's image indices: 0 .. size - 1 (measured vectors may carry others)."""
@@ -189,7 +178,9 @@ class ImageDataModule(LightningDataModule):
                 f"index {bad[0]} is out of range: {self.dataset_name} has {dataset_size} images "
                 f"(valid indices 0..{dataset_size - 1}); fix --data.indices"
             )
-        if self.num_images is not None:
+        if self.random is not None:
+            selection = random_selection(selection, self.random, self.seed)
+        elif self.num_images is not None:
             if self.indices is not None and self.num_images < len(selection):
                 # configs set num_images; a user listing images rarely means to drop some of them
                 rank_zero_warn(f"--data.num_images {self.num_images} keeps only the first {self.num_images} of the "
@@ -217,10 +208,11 @@ class ImageDataModule(LightningDataModule):
                     "pixels must lie in [0, 1]: rescale the data"
                 )
 
-    def check_measurements(self, operator, indices: Sequence[int]) -> None:
+    def check_measurements(self, operator) -> None:
         """Fail before any reconstruction where given measurements do not suit the operator
         (shape, NaN/Inf), naming the image. Nothing to check for simulated measurements."""
-        for i in indices:
+        self.setup("check")
+        for i in self.selection:
             item = self.images[i]
             if isinstance(item, dict) and "measurements" in item:
                 operator.observe(item["measurements"][None], source=f"the measurements in {self.source(i)}")
@@ -243,23 +235,19 @@ class ImageDataModule(LightningDataModule):
         world = self.trainer.world_size if self.trainer else 1
         return math.ceil(math.ceil(len(self.remaining()) / world) / self.chunk_size)
 
-    def _loader(self, repeats: int) -> DataLoader:
+    def _loader(self) -> DataLoader:
+        """This process's chunks, each once (the method runs each for its whole budget in one step)."""
         chunks = ImageChunks(self.images, self.shard(), self.num_chunks(), self.image_shape)
-        return DataLoader(
-            chunks,
-            batch_size=None,
-            sampler=RepeatChunks(len(chunks), repeats),
-            num_workers=self.num_workers,
-        )
+        return DataLoader(chunks, batch_size=None, shuffle=False, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(math.ceil(self.iterations / self.iterations_per_step))
+        return self._loader()
 
     def val_dataloader(self) -> DataLoader | list:
         # `fit` is the reconstruction itself: no extra validation pass after it
         if self.trainer is not None and self.trainer.state.fn == "fit":
             return []
-        return self._loader(1)
+        return self._loader()
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(1)
+        return self._loader()

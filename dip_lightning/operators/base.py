@@ -38,6 +38,7 @@ class Operator(nn.Module):
     sign_ambiguous = False  # True where x and -x give the same measurements
     linear = True  # False where forward is not A itself
     orthonormal_rows = False  # True where A A^T = I, so that x + A^T(y - A x) projects onto {x : A x = y}
+    measures_magnitudes = False  # True where y = |A x| (phase retrieval): smoothed losses, spectral starts, lift
 
     def __init__(self, image_shape: ImageShape, num_measurements: int, noise_sigma: float = 0.0, seed: int = 0) -> None:
         super().__init__()

@@ -22,6 +22,7 @@ class MagnitudeMeasurements(Operator):
 
     sign_ambiguous = True
     linear = False
+    measures_magnitudes = True
     measurement_gain = 1.0
 
     def forward(self, x: Tensor) -> Tensor:
