@@ -14,11 +14,13 @@ from typing import Any
 
 import torch
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 import dip_lightning.strategies  # noqa: F401 (registers --trainer.strategy ddp_independent)
 from dip_lightning.algorithms import ReconstructionModule
 from dip_lightning.data import ImageDataModule
 from dip_lightning.errors import DipLightningError
+from dip_lightning.precision import PRECISIONS, choose_matmul_precision
 from dip_lightning.run import TRAINER_DEFAULTS, prepare, with_run_callbacks
 
 # main() hands LightningCLI the command line it read (less --debug) as `args`
@@ -38,10 +40,11 @@ class DipLightningCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(
-            "--float32_matmul_precision", default="highest", choices=["highest", "high", "medium"],
+            "--float32_matmul_precision", default="highest", choices=list(PRECISIONS),
             help="precision of the measurement matrix products: highest = full float32 (reproducible: an image's "
-                 "result is bitwise the same in any chunk; float64 on a GPU), high = float32 / TF32, medium = bfloat16; see "
-                 "dip_lightning.operators.CompressiveSensing",
+                 "result is bitwise the same in any chunk; float64 on a GPU), high = float32 / TF32, medium = bfloat16, "
+                 "auto = medium where the device computes bfloat16 natively, else highest; see "
+                 "dip_lightning.operators.CompressiveSensing and dip_lightning.precision",
         )
         parser.link_arguments(
             "data.image_shape", "model.init_args.operator.init_args.image_shape", apply_on="instantiate"
@@ -50,7 +53,12 @@ class DipLightningCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        torch.set_float32_matmul_precision(config.float32_matmul_precision)  # before the operator is built
+        precision, note, warning = choose_matmul_precision(config.float32_matmul_precision, config.trainer.accelerator)
+        torch.set_float32_matmul_precision(precision)  # before the operator is built
+        if note:
+            rank_zero_info(note)
+        if warning:
+            rank_zero_warn(warning)
         if config.trainer.strategy == "auto" and several_devices(config.trainer.accelerator, config.trainer.devices):
             # Lightning's auto choice, plain DDP, would average different images' gradients
             config.trainer.strategy = "ddp_independent"
@@ -125,21 +133,30 @@ def build(args: list[str], run: bool = True) -> DipLightningCLI:
     )
 
 
-def instantiate(config: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[ReconstructionModule, ImageDataModule]:
-    """The model and datamodule exactly as ``dip-lightning fit --config config *overrides`` builds them, set
-    up but not run: for scripts and notebooks that call :meth:`ReconstructionModule.reconstruct` on the
-    datamodule's chunks (``datamodule.test_dataloader()``). A user error raises its DipLightningError."""
+def config_arguments(config: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """``--config`` for each of ``config`` (one file, or several: each overrides the ones before it)."""
+    configs = [config] if isinstance(config, (str, os.PathLike)) else list(config)
+    return [word for each in configs for word in ("--config", str(each))]
+
+
+def instantiate(config: str | os.PathLike | Sequence[str | os.PathLike],
+                overrides: Sequence[str] = ()) -> tuple[ReconstructionModule, ImageDataModule]:
+    """The model and datamodule exactly as ``dip-lightning fit --config config *overrides`` builds them (``config``
+    one file or several, in order), set up but not run: for scripts and notebooks that call
+    :meth:`ReconstructionModule.reconstruct` on the datamodule's chunks (``datamodule.test_dataloader()``). A user
+    error raises its DipLightningError."""
     with user_errors_raised():
-        cli = build(["--config", str(config), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+        cli = build([*config_arguments(config), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
                      *overrides], run=False)
         cli.datamodule.check_measurements(cli.model.operator)
     return cli.model, cli.datamodule
 
 
-def run_fit(config: str | os.PathLike, out: str | os.PathLike, overrides: Sequence[str] = (),
-            reuse: bool = False) -> dict[str, Any]:
+def run_fit(config: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,
+            overrides: Sequence[str] = (), reuse: bool = False) -> dict[str, Any]:
     """One quiet ``dip-lightning fit`` in this process (no logger, no progress bar), the way scripts run
     experiments: returns ``{"rows": results.csv rows, "summary": summary.json}`` of the run folder ``out``.
+    ``config`` is one file or several (each overriding the ones before), all given before the run's settings.
     With ``reuse``, a folder that already holds a summary is read instead of run again. A user error
     raises its DipLightningError (no ``sys.exit``), so that a sweep can report it and go on.
 
@@ -150,7 +167,7 @@ def run_fit(config: str | os.PathLike, out: str | os.PathLike, overrides: Sequen
     if not (reuse and (out / "summary.json").is_file()):
         torch.compiler.reset()
         with user_errors_raised():
-            build(["fit", "--config", str(config), "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
+            build(["fit", *config_arguments(config), "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
                    "--trainer.enable_progress_bar", "false", *overrides])
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -120,7 +120,8 @@ def main() -> None:
     for task in [t for t in ("denoise", "inpaint", "superres") if t in args.tasks]:
         for label, config, overrides in runs[task]:
             folder = out / task / (config + ("_simulated" if "simulated" in label else ""))
-            result = run_fit(CONFIGS / f"{config}.yaml", folder, [*overrides, *budget], reuse=True)
+            iterative = config.endswith(("_dip", "_dd"))  # the classical methods are one step, with no budget
+            result = run_fit(CONFIGS / f"{config}.yaml", folder, [*overrides, *(budget if iterative else [])], reuse=True)
             summary = result["summary"]
             lines.append(f"| {task} | {label} | {summary['psnr_mean']:.2f} | {summary['ssim_mean']:.3f} | "
                          f"{summary['wall_seconds']:.0f} |")

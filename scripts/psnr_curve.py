@@ -5,7 +5,7 @@ Example (the README's denoising curve)::
 
     python scripts/psnr_curve.py --config configs/denoise_dip.yaml --iterations 3000 --every 50 \\
         --out runs/curves/denoise_dip_camera -- --data.images "[camera]" --data.channels 1 \\
-        --model.early_stop 400
+        --model.early_stop.patience 400
 
 The model and data are built exactly as ``dip-lightning fit --config ...`` builds them; the
 first selected image is fitted for ``--iterations`` outer iterations (ignoring the stopping rule, so the
@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import torch
-from benchmark import build  # the same CLI-built model and datamodule (scripts/ is on the path)
 
+from dip_lightning.cli import instantiate
 from dip_lightning.metrics import image_quality
 
 
@@ -38,7 +38,9 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="further CLI overrides, after --")
     args = parser.parse_args()
 
-    model, datamodule = build(args.config, 1, args.iterations, args.data_root, args.extra)
+    overrides = ["--model.iterations", str(args.iterations), "--data.chunk_size", "1"]
+    model, datamodule = instantiate(args.config, overrides + (["--data.root", args.data_root] if args.data_root else [])
+                                    + args.extra)
     batch = next(iter(datamodule.test_dataloader()))  # the first selected image
     indices = batch["index"].tolist()
     rows, stops = [], {}
@@ -46,17 +48,19 @@ def main() -> None:
 
     @torch.no_grad()
     def record(chunk, loss) -> None:
-        since = chunk.state.get("since")
-        for b in range(chunk.size) if since is not None else []:
-            if b not in stops and since[b] >= model.early_stop:
+        stopping = getattr(chunk.state, "stopping", None)
+        for b in range(chunk.size) if stopping is not None else []:
+            if b not in stops and stopping.since[b] >= model.early_stop.patience:
                 kept = model.resolve_sign(model.reconstruction(chunk), chunk.target)
-                stops[b] = (chunk.iteration - model.early_stop, float(image_quality(kept, chunk.target)["psnr"][b]))
+                patience = model.early_stop.patience
+                stops[b] = (chunk.iteration - patience, float(image_quality(kept, chunk.target)["psnr"][b]))
         if chunk.iteration % args.every:
             return
-        kept_state = chunk.state.pop("kept", None)  # the curve shows the current estimate, not the kept one
+        if stopping is not None:  # the curve shows the current estimate, not the kept one
+            chunk.state.stopping = None
         reconstruction = model.resolve_sign(model.reconstruction(chunk), chunk.target)
-        if kept_state is not None:
-            chunk.state["kept"] = kept_state
+        if stopping is not None:
+            chunk.state.stopping = stopping
         network = model.prior(chunk.decoders) if hasattr(model, "prior") else reconstruction
         psnr = image_quality(reconstruction, chunk.target)["psnr"]
         raw = image_quality(chunk.combine(network), chunk.target)["psnr"]

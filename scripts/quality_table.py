@@ -1,17 +1,19 @@
 """Run configs on chosen images through the real CLI and print a markdown table of the results.
 
-Example (the README's table)::
+Example::
 
-    python scripts/quality_table.py --configs configs/mnist_cs_netgd.yaml configs/mnist_cs_netpgd.yaml \
-        --ratios 0.1 0.25 --indices "[...16 test indices...]" --data-root ../shared/data --out runs/quality
+    python scripts/quality_table.py --configs configs/mnist_cpr_netgd.yaml \
+        configs/mnist_cpr_netgd.yaml+configs/mnist_cpr_netpgd.yaml --ratios 0.3 0.5 --random 16 --seed 2045 \
+        --data-root ../shared/data --out runs/quality
 
 Each (config, ratio) is one ``dip-lightning fit`` run with the config's default budget; the
 table lists mean, median and worst nMSE, the number of images above nMSE 0.1 (failed), the
 number flagged ``suspect`` (and in brackets how many of the failed ones), mean PSNR/SSIM and the
 wall time of the run, read back from its ``summary.json`` and ``results.csv``.
 
-``--random N --seed S`` picks N random images (of the dataset's ``--dataset-size``, MNIST test:
-10000) with numpy's ``default_rng(S)`` and prints them, instead of ``--indices``.
+A config given as ``a.yaml+b.yaml`` is ``--config a.yaml --config b.yaml`` (b overrides a, e.g. the Net-PGD
+phase-retrieval config on top of the Net-GD one). ``--random N --seed S`` reconstructs N random images of the
+config's dataset (``--data.random N --data.seed S``: the datamodule's draw), instead of ``--indices``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,25 +34,23 @@ def main() -> None:
     parser.add_argument("--indices", help='e.g. "[0, 1, 2]"; default: the config\'s selection')
     parser.add_argument("--random", type=int, default=None, help="this many random images (see --seed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random images")
-    parser.add_argument("--dataset-size", type=int, default=10000, help="images to draw from (MNIST test: 10000)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", default="runs/quality")
     parser.add_argument("extra", nargs="*", help="further CLI overrides, after --")
     args = parser.parse_args()
-    if args.random:
-        chosen = sorted(np.random.default_rng(args.seed).choice(args.dataset_size, args.random, replace=False).tolist())
-        args.indices = json.dumps(chosen)
-        print(f"{args.random} random images (seed {args.seed}): {args.indices}", flush=True)
 
     lines = ["| config | f | images | nMSE mean | nMSE median | worst | above 0.1 | suspect (of them) | PSNR (dB) | SSIM "
              "| wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for config in args.configs:
         for ratio in args.ratios:
-            out = Path(args.out) / f"{Path(config).stem}_f{ratio:g}"
-            command = [sys.executable, "-m", "dip_lightning.cli", "fit", "--config", config,
-                       "--model.operator.ratio", str(ratio), "--trainer.default_root_dir", str(out),
+            name = "+".join(Path(part).stem for part in config.split("+"))
+            out = Path(args.out) / f"{name}_f{ratio:g}"
+            stacked = [word for part in config.split("+") for word in ("--config", part)]
+            command = [sys.executable, "-m", "dip_lightning.cli", "fit", *stacked, "--model.operator.ratio", str(ratio), "--trainer.default_root_dir", str(out),
                        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
-            if args.indices:
+            if args.random:
+                command += ["--data.random", str(args.random), "--data.seed", str(args.seed)]
+            elif args.indices:
                 # every listed image, whatever num_images the config keeps
                 command += ["--data.indices", args.indices, "--data.num_images", str(len(json.loads(args.indices)))]
             if args.data_root:
@@ -66,7 +64,7 @@ def main() -> None:
                 rows = list(csv.DictReader(handle))
             failed = [r for r in rows if float(r["nmse"]) > 0.1]
             flagged = sum(r["status"] == "suspect" for r in failed)
-            line = (f"| {Path(config).stem} | {ratio:g} | {s['num_images']} | {s['nmse_mean']:.4f} | "
+            line = (f"| {name} | {ratio:g} | {s['num_images']} | {s['nmse_mean']:.4f} | "
                     f"{s['nmse_median']:.4f} | {max(float(r['nmse']) for r in rows):.4f} | {len(failed)} | "
                     f"{s.get('num_suspect', 0)} ({flagged}) | {s['psnr_mean']:.2f} | {s['ssim_mean']:.3f} | "
                     f"{time.perf_counter() - started:.0f} |")

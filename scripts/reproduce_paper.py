@@ -30,7 +30,6 @@ import argparse
 import csv
 import json
 import math
-import random
 import shlex
 import statistics
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 import yaml
 
 from dip_lightning.cli import run_fit
+from dip_lightning.data.base import random_selection
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 METHODS = {
@@ -72,11 +72,11 @@ def evaluation_indices(args: argparse.Namespace) -> list[int]:
     num = args.num_images or DEFAULT_IMAGES[args.dataset]
     if args.dataset == "celeba":
         return [i for i in range(NUM_AVAILABLE["celeba"]) if i not in CELEBA_TUNING_FACES][:num]
-    return sorted(random.Random(args.seed).sample(range(NUM_AVAILABLE["mnist"]), num))
+    return random_selection(range(NUM_AVAILABLE["mnist"]), num, args.seed)  # what --data.random num --data.seed draws
 
 
 def parse_overrides(items: list[str]) -> dict[str, list[str]]:
-    """``["netpgd=--model.restarts 8", ...]`` -> ``{"netpgd": ["--model.restarts", "8"]}``."""
+    """``["netpgd=--model.restarts.count 8", ...]`` -> ``{"netpgd": ["--model.restarts.count", "8"]}``."""
     overrides: dict[str, list[str]] = {}
     for item in items:
         method, _, arguments = item.partition("=")
@@ -92,10 +92,19 @@ def tuned_arguments(tuned: dict, config: str, ratio: float) -> list[str]:
     return [a for name, value in values.items() for a in (f"--model.{name}", str(value))]
 
 
+def stacked(config: Path) -> list[Path]:
+    """``config`` alone, or, for a config that holds only what differs from its problem's Net-GD config (no
+    operator: ``mnist_cpr_netpgd.yaml``), that Net-GD config and ``config`` on top of it."""
+    model = yaml.safe_load(config.read_text()).get("model", {})
+    if "operator" in model.get("init_args", {}):
+        return [config]
+    return [config.with_name(config.name.replace(config.stem.rsplit("_", 1)[1], "netgd")), config]
+
+
 def run(config: Path, ratio: float, indices: list[int], arguments: list[str], out: Path) -> list[dict]:
     """One reconstruction run through the CLI; returns its per-image rows."""
-    return run_fit(config, out, ["--model.operator.ratio", str(ratio), "--data.indices", str(indices),
-                                 "--data.num_images", str(len(indices)), *arguments])["rows"]
+    return run_fit(stacked(config), out, ["--model.operator.ratio", str(ratio), "--data.indices", str(indices),
+                                          "--data.num_images", str(len(indices)), *arguments])["rows"]
 
 
 def aggregate(rows: list[dict]) -> dict[tuple[str, float], dict[str, float]]:
@@ -197,7 +206,7 @@ def main() -> None:
     parser.add_argument("--tuned", default=str(CONFIGS / "paper" / "tuned.yaml"),
                         help="per-ratio baseline parameters written by scripts/tune_baseline.py ('' for none)")
     parser.add_argument("--override", action="append", default=[], metavar="METHOD=ARGS",
-                        help='CLI overrides for one method, e.g. "netpgd=--model.restarts 8" (repeatable)')
+                        help='CLI overrides for one method, e.g. "netpgd=--model.restarts.count 8" (repeatable)')
     parser.add_argument("--no-wandb", action="store_true")
     args = parser.parse_args()
 

@@ -1,4 +1,4 @@
-"""On a CUDA GPU, the CPU's guarantees hold (skipped where there is none; run by ``scripts/gpu_check.sh``)."""
+"""On a CUDA GPU, the CPU's guarantees hold (skipped where there is none; run by ``scripts/bench/gpu_check.sh``)."""
 
 import pytest
 import torch

@@ -101,7 +101,7 @@ def test_the_net_pgd_config_is_the_net_gd_config_with_a_projection_after_its_sea
     networks), and its projected steps follow."""
     overrides = ["--data.root", str(data_root), "--data.num_images", "1", "--model.operator.ratio", ratio]
     net_gd, _ = instantiate("configs/mnist_cpr_netgd.yaml", overrides)
-    net_pgd, _ = instantiate("configs/mnist_cpr_netgd.yaml", ["--config", "configs/mnist_cpr_netpgd.yaml", *overrides])
+    net_pgd, _ = instantiate(["configs/mnist_cpr_netgd.yaml", "configs/mnist_cpr_netpgd.yaml"], overrides)
     assert isinstance(net_pgd, NetPGD) and type(net_gd) is NetGD
     assert net_pgd.warm_start == net_gd.iterations == net_pgd.search_iterations() < net_pgd.iterations
     assert net_pgd.restart_numbers().checkpoints == net_gd.restart_numbers().checkpoints == [1000, 2000, 3000, 4000]

@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from dip_lightning.algorithms import NetGD
+from dip_lightning.cli import instantiate
 from dip_lightning.data import MNISTDataModule
 from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
+from dip_lightning.precision import choose_matmul_precision
 from tests.helpers import fit
 
 
@@ -60,3 +62,39 @@ def test_fast_modes_reach_the_reproducible_quality_on_a_short_run(tmp_path, data
         for index, nmse in reference.items():
             assert fast[index] == pytest.approx(nmse, rel=0.2, abs=0.005), (mode, index)
     assert max(reference.values()) < 0.5  # not vacuous: the digits were reconstructed
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_uses_bfloat16_only_where_the_cpu_computes_it_natively(native, monkeypatch):
+    """``auto`` follows torch's own check for native bfloat16 (AVX512-BF16 or AMX): bfloat16 products where it says
+    yes, the reproducible float32 products where it says no, and the log line says which and why."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    chosen, note, warning = choose_matmul_precision("auto", "cpu")
+    assert chosen == ("medium" if native else "highest") and warning is None
+    assert ("computes bfloat16 natively" in note) == native and ("emulated" in note) == (not native)
+    explicit, note, warning = choose_matmul_precision("medium", "cpu")  # the user's choice is kept, with a warning
+    assert explicit == "medium" and note is None and (warning is None) == native
+    assert native or "many times slower" in warning and "--float32_matmul_precision auto" in warning
+    assert choose_matmul_precision("high", "cpu") == ("high", None, None)
+
+
+@pytest.mark.parametrize(("capability", "expected"), [((9, 0), "medium"), ((8, 0), "medium"), ((7, 5), "highest")])
+def test_auto_on_a_gpu_follows_its_compute_capability(capability, expected, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "a GPU")
+    chosen, note, _ = choose_matmul_precision("auto", "gpu")
+    assert chosen == expected and f"{capability[0]}.{capability[1]}" in note
+    assert choose_matmul_precision("auto", "cpu")[0] in ("medium", "highest")  # --trainer.accelerator cpu: the CPU's
+
+
+def test_the_cli_sets_what_auto_chose_and_says_so(data_root, monkeypatch):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    before = torch.get_float32_matmul_precision()
+    try:
+        model, _ = instantiate("configs/celeba_cs_netgd.yaml", ["--data.root", str(data_root), "--data.num_images", "1",
+                                                                 "--float32_matmul_precision", "auto"])
+        assert model.operator.matmul_precision == "highest"  # no native bfloat16: the reproducible float32 products
+    finally:
+        torch.set_float32_matmul_precision(before)

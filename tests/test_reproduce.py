@@ -25,7 +25,7 @@ def test_sweep_writes_results_table_plot_and_wandb_run_and_resumes(tmp_path, dat
     out = tmp_path / "sweep"
     args = ["--dataset", "mnist", "--problem", "cs", "--num-images", "2", "--methods", "netgd", "tv",
             "--ratios", "0.1", "0.25", "--data-root", str(data_root), "--out", str(out),
-            "--override", "netgd=--model.iterations 20 --model.restarts 1", "--override", "tv=--model.iterations 300"]
+            "--override", "netgd=--model.iterations 20 --model.restarts.count 1", "--override", "tv=--model.iterations 300"]
     done = script("reproduce_paper.py", *args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "seed 2026" in done.stdout  # the random digits are reproducible and say how they were drawn

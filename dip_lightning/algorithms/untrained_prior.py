@@ -341,9 +341,10 @@ class UntrainedPriorModule(ReconstructionModule):
         return rescue
 
     def describe(self) -> dict[str, Any]:
-        settings = {"restarts": vars(self.restarts), "spectral_start": self.spectral_start,
+        settings = {"restarts": dict(vars(self.restarts)), "spectral_start": self.spectral_start,
                     "input_noise": self.input_noise, "average": self.average, "compile": self.compile}
-        for name in ("early_stop", "retry", "smoothing"):
-            if getattr(self, name) is not None:
-                settings[name] = vars(getattr(self, name))
+        settings |= {name: dict(vars(group)) for name in ("early_stop", "retry", "smoothing")
+                     if (group := getattr(self, name)) is not None}
+        if self.retry is not None:
+            settings["retry"]["residual"] = self.restart_numbers().threshold  # at this run's ratio
         return {**super().describe(), **self.prior.describe(), **settings}

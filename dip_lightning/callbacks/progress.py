@@ -89,6 +89,9 @@ class IterationProgressBar(ProgressBar):
     def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         self._chunk_done(pl_module)
 
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._close()  # before Lightning's closing message
+
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._close()
 

@@ -2,7 +2,7 @@
 
 Example (the reference row of ``docs/results/speed/``)::
 
-    python scripts/reference_loop.py --data-root ../shared/data --indices 0 1 2 3 --ratio 0.25
+    python scripts/bench/reference_loop.py --data-root ../shared/data --indices 0 1 2 3 --ratio 0.25
 
 Written from the paper's description of its experiments, independently of this package (no
 ``dip_lightning`` import, so it also cross-checks the batched implementation): one stock

@@ -2,7 +2,7 @@
 
 Example (``docs/results/large/operators.md``)::
 
-    python scripts/operator_benchmark.py --out docs/results/large/operators.md
+    python scripts/bench/operator_benchmark.py --out docs/results/large/operators.md
 
 Every (operator, image size, f) row builds the operator in a fresh process (so its peak resident memory is its
 own), then times ``--repeats`` calls of ``A`` followed by ``A_adjoint`` on ``--batch`` float32 images, the pair a

@@ -2,8 +2,8 @@
 
 Example (``docs/results/speed/profile_*.txt``)::
 
-    python scripts/profile_step.py --config configs/mnist_cs_netgd.yaml --data-root ../shared/data --steps 50
-    python scripts/profile_step.py --config configs/mnist_cs_netgd.yaml --data-root ../shared/data --steps 50 \
+    python scripts/bench/profile_step.py --config configs/mnist_cs_netgd.yaml --data-root ../shared/data --steps 50
+    python scripts/bench/profile_step.py --config configs/mnist_cs_netgd.yaml --data-root ../shared/data --steps 50 \
         --model.compile true
 
 The model and data are built exactly as ``dip-lightning fit --config ...`` builds them (any further
@@ -52,9 +52,9 @@ def main() -> None:
 
         result = model.reconstruct(batch, on_step=on_step, stop_early=False)
     seconds = (marks[args.warmup + args.steps] - marks[args.warmup]) / args.steps
-    decoders = len(result.index) * model.restarts
+    decoders = len(result.index) * model.estimates_per_image()
     where = torch.cuda.get_device_name(device) if cuda else f"{torch.get_num_threads()} threads"
-    print(f"{args.config} {' '.join(extra)}: {len(result.index)} images x {model.restarts} restarts = {decoders} networks, "
+    print(f"{args.config} {' '.join(extra)}: {len(result.index)} images x {model.estimates_per_image()} restarts = {decoders} networks, "
           f"{seconds * 1e3:.2f} ms per outer iteration ({where})\n")
     print(profiler.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total",
                                         row_limit=args.rows, max_name_column_width=60))

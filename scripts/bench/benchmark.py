@@ -3,7 +3,7 @@
 
 Example (the README's CPU table)::
 
-    python scripts/benchmark.py --config configs/mnist_cs_netgd.yaml --chunk-sizes 1,16,64 \
+    python scripts/bench/benchmark.py --config configs/mnist_cs_netgd.yaml --chunk-sizes 1,16,64 \
         --iterations 200 --data-root ../shared/data --out runs/benchmark/mnist_cs_netgd.json
 
 For each chunk size B, B images are reconstructed together (``batched``); then the same
@@ -21,10 +21,10 @@ End to end (``--end-to-end``): what a user waits for. Each ``--row "LABEL :: ARG
 from process start to exit; ARGS starting with ``@DIR`` run the package and configs of the checkout DIR,
 from DIR (e.g. a ``git worktree`` of an older commit, for before/after in one run; give data paths
 as absolute paths), and ARGS starting with
-``reference_loop`` run ``scripts/reference_loop.py`` (the one-image-at-a-time baseline) with the
+``reference_loop`` run ``scripts/bench/reference_loop.py`` (the one-image-at-a-time baseline) with the
 rest of ARGS. Prints and writes images/s, seconds per image, mean / median / worst nMSE::
 
-    python scripts/benchmark.py --end-to-end --out runs/speed/mnist.json \
+    python scripts/bench/benchmark.py --end-to-end --out runs/speed/mnist.json \
         --row "before :: @/tmp/before --config configs/mnist_cs_netgd.yaml --data.root ../shared/data" \
         --row "now :: --config configs/mnist_cs_netgd.yaml --data.root ../shared/data"
 """
@@ -46,8 +46,6 @@ import time
 from pathlib import Path
 
 import torch
-
-from dip_lightning.algorithms import Restarts
 
 
 def build(config: str, chunk_size: int | None, iterations: int, data_root: str | None, extra: list[str]):
@@ -101,7 +99,7 @@ def measure(mode: str, chunk_size: int, num_images: int, args: argparse.Namespac
     steady = sum(last - first for first, last in zip(step_times[::2], step_times[1::2]))
     chunks = len(step_times) // 2
     return {
-        "mode": mode, "chunk_size": chunk_size, "num_images": len(nmse), "iterations": args.iterations, "images_per_second": len(nmse) / seconds, "seconds_per_iteration": steady / max(1, (args.iterations - 1) * chunks), "peak_memory_mb": peak_mb, "nmse_mean": sum(nmse) / len(nmse), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)", "config": args.config, "algorithm": model.algorithm, "restarts": Restarts(count=model.restarts)
+        "mode": mode, "chunk_size": chunk_size, "num_images": len(nmse), "iterations": args.iterations, "images_per_second": len(nmse) / seconds, "seconds_per_iteration": steady / max(1, (args.iterations - 1) * chunks), "peak_memory_mb": peak_mb, "nmse_mean": sum(nmse) / len(nmse), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)", "config": args.config, "algorithm": model.algorithm, "restarts": model.estimates_per_image()
     }
 
 
