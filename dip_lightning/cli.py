@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import warnings
+from argparse import ArgumentError
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ from dip_lightning.algorithms import ReconstructionModule
 from dip_lightning.data import ImageDataModule
 from dip_lightning.errors import DipLightningError
 from dip_lightning.precision import PRECISIONS, choose_matmul_precision
+from dip_lightning.results import RunFolder
+from dip_lightning.results.store import first_process
 from dip_lightning.run import TRAINER_DEFAULTS, prepare, with_run_callbacks
 
 # main() hands LightningCLI the command line it read (less --debug) as `args`
@@ -62,12 +65,14 @@ class DipLightningCLI(LightningCLI):
         if config.trainer.strategy == "auto" and several_devices(config.trainer.accelerator, config.trainer.devices):
             # Lightning's auto choice, plain DDP, would average different images' gradients
             config.trainer.strategy = "ddp_independent"
+        folder = RunFolder(config.trainer.default_root_dir)
+        folder.check_writable()  # a folder that cannot be written is refused before anything is built
         logger = config.trainer.logger
-        # the W&B run lives beside the results unless the user chose another folder
-        if getattr(logger, "class_path", "").endswith("WandbLogger") and logger.init_args.get("save_dir") in (None, "", "."):
-            root = config.trainer.default_root_dir
-            os.makedirs(root, exist_ok=True)
-            logger.init_args.save_dir = root
+        if getattr(logger, "class_path", "").endswith("WandbLogger"):
+            if logger.init_args.get("save_dir") in (None, "", "."):  # the W&B run lives beside the results
+                logger.init_args.save_dir = str(folder.root)
+            if not logger.init_args.get("id"):  # a resumed run goes on logging into the same W&B run
+                logger.init_args.id, logger.init_args.resume = folder.wandb_id(), "allow"
 
     def instantiate_trainer(self, **kwargs: Any):
         """The trainer, with the callbacks a run needs that the user did not give (:func:`with_run_callbacks`)."""
@@ -76,8 +81,8 @@ class DipLightningCLI(LightningCLI):
         return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
 
     def prepare_run(self) -> None:
-        """Check the inputs and claim (or resume) the run folder before the Trainer starts anything."""
-        prepare(self.model, self.datamodule, self.trainer.default_root_dir)
+        """Check the inputs and take (or resume) the run folder before the Trainer starts anything."""
+        self.run_folder = prepare(self.model, self.datamodule, self.trainer.default_root_dir)  # held for the run
 
     before_fit = before_validate = before_test = prepare_run
 
@@ -128,6 +133,7 @@ def build(args: list[str], run: bool = True) -> DipLightningCLI:
         trainer_defaults=CLI_TRAINER_DEFAULTS,
         seed_everything_default=False,  # every random draw is seeded explicitly per image
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={"exit_on_error": False},  # a parse error is raised, and main() prints it in one line
         args=args,
         run=run,
     )
@@ -166,12 +172,29 @@ def run_fit(config: str | os.PathLike | Sequence[str | os.PathLike], out: str | 
     out = Path(out)
     if not (reuse and (out / "summary.json").is_file()):
         torch.compiler.reset()
-        with user_errors_raised():
-            build(["fit", *config_arguments(config), "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
-                   "--trainer.enable_progress_bar", "false", *overrides])
+        try:
+            with user_errors_raised():
+                build(["fit", *config_arguments(config), "--trainer.default_root_dir", str(out), "--trainer.logger",
+                       "false", "--trainer.enable_progress_bar", "false", *overrides])
+        finally:
+            RunFolder(out).release()  # the next run of a sweep may use the folder
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     return {"rows": rows, "summary": json.loads((out / "summary.json").read_text())}
+
+
+BOILERPLATE = ("Does not validate against any of the Union subtypes", "Subtypes:", "Errors:", "Given value",
+               "Expected a <class 'NoneType'>")
+
+
+def parse_error_line(error: ArgumentError) -> str:
+    """A parse error in one line: what was wrong (an unknown option, a value of the wrong type), without
+    jsonargparse's list of the types it tried."""
+    lines = [line.strip(" -").rstrip(":") for line in str(error).splitlines()]
+    reasons = [line for line in lines[1:] if line and not line.startswith(BOILERPLATE)]
+    reasons = [r for r in reasons if not r.startswith("Problem with given class_path")] or reasons
+    where = lines[0] if lines and lines[0].startswith("Parser key") else ""
+    return "; ".join(filter(None, [where, *reasons[-2:]])) or str(error)
 
 
 def main(args: list[str] | None = None) -> None:
@@ -180,11 +203,18 @@ def main(args: list[str] | None = None) -> None:
     debug = "--debug" in argv or os.environ.get("DIP_LIGHTNING_DEBUG") == "1"
     try:
         build([a for a in argv if a != "--debug"])
+    except ArgumentError as error:
+        if debug:
+            raise
+        print(f"dip-lightning: error: {parse_error_line(error)} (dip-lightning {argv[0] if argv else 'fit'} --help lists "
+              "every option)", file=sys.stderr)
+        sys.exit(2)
     except Exception as error:
         reason = user_error(error)
         if reason is None or debug:
             raise
-        print(f"dip-lightning: error: {reason}", file=sys.stderr)
+        if first_process():  # the other processes of a run stop with it, without saying it again
+            print(f"dip-lightning: error: {reason}", file=sys.stderr)
         sys.exit(2)
 
 

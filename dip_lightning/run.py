@@ -7,6 +7,7 @@ callbacks a run needs, the checks before any work, and resuming a run folder.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -17,6 +18,7 @@ from dip_lightning.algorithms import ReconstructionModule
 from dip_lightning.callbacks import CurveLogger, IterationProgressBar, ResultsWriter, WandbMediaLogger
 from dip_lightning.data import ImageDataModule
 from dip_lightning.results import RunFolder
+from dip_lightning.results.store import first_process
 
 # fit is the reconstruction itself, so the datamodule gives it no validation batches on purpose
 warnings.filterwarnings("ignore", message="Total length of .* across ranks is zero")
@@ -67,22 +69,41 @@ def check_inputs(module: ReconstructionModule, datamodule: LightningDataModule) 
         datamodule.check_measurements(module.operator)
 
 
-def prepare(module: ReconstructionModule, datamodule: LightningDataModule, root: str) -> int:
-    """Check the inputs, claim the run folder ``root`` for this configuration, and leave out the images a run
-    there already reconstructed (resuming it); returns how many those are."""
+def prepare(module: ReconstructionModule, datamodule: LightningDataModule, root: str) -> RunFolder:
+    """Before any work: check the inputs and that ``root`` can be written, take the folder for this run (a lock
+    held until the process ends), claim it for this configuration, set aside damaged chunks (their images are done
+    again), and leave out the images a run there already reconstructed (resuming it). Returns the folder, held
+    until its :meth:`~dip_lightning.results.RunFolder.release` or the end of the process."""
     check_inputs(module, datamodule)
     folder = RunFolder(root)
+    folder.check_writable()
+    folder.lock()
     folder.claim(run_identity(module, datamodule))
+    for line in folder.set_aside_damaged():
+        notice(line)
     finished = folder.finished()
     if finished and isinstance(datamodule, ImageDataModule):
         datamodule.exclude(finished)
-    return len(finished)
+        selected = set(datamodule.selection)
+        notice(f"resuming {root}: {len(finished & selected)} of {len(selected)} images already reconstructed")
+    return folder
+
+
+def notice(line: str) -> None:
+    """One line to the user on stderr, from the first process of a run only (not a Python warning, which
+    ``PYTHONWARNINGS`` or a notebook may hide)."""
+    if first_process():
+        print(f"dip-lightning: {line}", file=sys.stderr, flush=True)
 
 
 def run(module: ReconstructionModule, datamodule: LightningDataModule, stage: str = "fit", **settings: Any) -> Trainer:
     """Reconstruct the datamodule's images with ``module`` as ``dip-lightning <stage>`` does, into
     ``settings["default_root_dir"]``; ``settings`` are the Trainer's (:func:`make_trainer`)."""
     trainer = make_trainer(**settings)
-    prepare(module, datamodule, trainer.default_root_dir)
-    getattr(trainer, stage)(module, datamodule)
+    folder = RunFolder(trainer.default_root_dir)
+    try:
+        prepare(module, datamodule, trainer.default_root_dir)
+        getattr(trainer, stage)(module, datamodule)
+    finally:
+        folder.release()
     return trainer

@@ -52,15 +52,16 @@ def test_compiled_run_follows_the_eager_run_and_keeps_images_independent(tmp_pat
     assert (eager[3] - eager[5]).abs().max() > 0.1  # not vacuous: the images were fitted
 
 
-def test_a_sweep_of_compiled_runs_in_one_process_keeps_compiling(tmp_path, data_root, monkeypatch):
+def test_a_sweep_of_compiled_runs_in_one_process_keeps_compiling(tmp_path, data_root):
     """``run_fit`` (the scripts' sweeps) resets torch.compile's caches per run: each run's module is new, so without it
     the runs after torch's recompile limit would fall back to eager steps. Here the limit is 1, so the second run
-    would already fall back."""
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    would already fall back. (torch's own ``config.patch``: a monkeypatch of the config module broke it for the tests
+    after this one.)"""
     compiled_frames = []
-    for ratio in (0.25, 0.5):
-        run_fit("configs/mnist_cs_netgd.yaml", tmp_path / str(ratio),
-                ["--data.root", str(data_root), "--data.indices", "[3, 5]", "--model.iterations", "3",
-                 "--model.restarts.count", "1", "--model.compile", "true", "--model.operator.ratio", str(ratio)])
-        compiled_frames.append(counters["frames"]["ok"])
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for ratio in (0.25, 0.5):
+            run_fit("configs/mnist_cs_netgd.yaml", tmp_path / str(ratio),
+                    ["--data.root", str(data_root), "--data.indices", "[3, 5]", "--model.iterations", "3",
+                     "--model.restarts.count", "1", "--model.compile", "true", "--model.operator.ratio", str(ratio)])
+            compiled_frames.append(counters["frames"]["ok"])
     assert compiled_frames[1] > compiled_frames[0] > 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -11,6 +14,20 @@ from dip_lightning.chunks import ChunkResult
 from dip_lightning.errors import DipLightningError
 from dip_lightning.results import RunFolder, summarize
 from dip_lightning.results.summary import one_line, peak_memory
+
+
+@contextmanager
+def written(root: str | Path) -> Iterator[None]:
+    """Turn a failed write into a DipLightningError of one line naming the folder and the fix."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and "inline_container" not in str(error) and "write" not in str(error):
+            raise  # not a failed write (torch.save reports a full disk as a RuntimeError of its zip writer)
+        reason = getattr(error, "strerror", None) or "the write was cut short; is the disk full?"
+        raise DipLightningError(
+            f"writing the results to {root} failed ({reason}): free space or choose another --trainer.default_root_dir, "
+            "then run the same command again; the chunks already written are kept") from error
 
 
 def image_name(trainer: Trainer, index: int) -> str:
@@ -33,6 +50,10 @@ class ResultsWriter(Callback):
       where they are images, and reconstructions, in rows), and the summary line. The rows and the summary stay in
       memory (:attr:`rows`, :attr:`summary`) for the other callbacks (W&B).
 
+    The final files are derived from the chunk files, so a run started again in a finished folder rebuilds them
+    (a run with no chunk left to do still ends with them), and ``wall_seconds`` sums every invocation's time.
+    A failed write (a full disk, a folder made read-only) stops the run with one line; what was written is kept.
+
     ``dip-lightning`` adds one; to change its settings, give your own, e.g.
     ``--trainer.callbacks+=dip_lightning.callbacks.ResultsWriter --trainer.callbacks.png_bits=16``.
     """
@@ -52,13 +73,15 @@ class ResultsWriter(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self.started = time.perf_counter()
         self.rows = self.summary = None
+        self._done = False
 
     def _collect(self, trainer: Trainer, outputs: Any) -> None:
         if not isinstance(outputs, dict) or "chunk" not in outputs:
             return
         result: ChunkResult = outputs["chunk"]
         names = [image_name(trainer, i) for i in result.index.tolist()]
-        self.folder(trainer).write_chunk(result, names, self.png_bits)
+        with written(trainer.default_root_dir):
+            self.folder(trainer).write_chunk(result, names, self.png_bits)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._collect(trainer, outputs)
@@ -79,7 +102,12 @@ class ResultsWriter(Callback):
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._finish(trainer, pl_module)
 
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self._done:  # nothing was left to reconstruct (Lightning skips the epoch): rebuild the final files
+            self._finish(trainer, pl_module)
+
     def _finish(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._done = True
         trainer.strategy.barrier()  # every process has written its chunks
         if not trainer.is_global_zero:
             return
@@ -88,11 +116,13 @@ class ResultsWriter(Callback):
         if not rows:
             return
         datamodule = trainer.datamodule
-        summary = summarize(
-            rows, wall_seconds=time.perf_counter() - self.started, **peak_memory(pl_module.device),
-            **(datamodule.describe() if hasattr(datamodule, "describe") else {"dataset": None}),
-            num_processes=trainer.world_size, **pl_module.describe())
-        folder.write_final(rows, summary, self.max_grid_images)
+        with written(folder.root):
+            wall_seconds = folder.add_seconds(time.perf_counter() - self.started)
+            summary = summarize(
+                rows, wall_seconds=wall_seconds, **peak_memory(pl_module.device),
+                **(datamodule.describe() if hasattr(datamodule, "describe") else {"dataset": None}),
+                num_processes=trainer.world_size, **pl_module.describe())
+            folder.write_final(rows, summary, self.max_grid_images)
         self.rows, self.summary = rows, summary
         print(f"\n{one_line(summary)}\nResults written to {folder.root.resolve()}/ (reconstructions/*.png, results.csv, "
               "summary.json, reconstructions.png, reconstructions.pt)", flush=True)
