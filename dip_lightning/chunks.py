@@ -33,7 +33,7 @@ class Chunk:
     round: int = 0  # 0: every image of the chunk; k >= 1: the k-th rescue round of some of them
     whole: Chunk | None = None  # in a rescue round, the chunk of all the images (round 0); None in round 0
     rounds: Tensor | None = None  # in round 0, once a rescue has begun: (b,) the rescue rounds each image was given
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=time.perf_counter, init=False)  # when the chunk began, for its seconds
     decoder_measurements: Tensor = field(init=False)  # (restarts * b, m): y for every estimate
 
     def __post_init__(self) -> None:

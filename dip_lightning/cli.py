@@ -73,6 +73,8 @@ class DipLightningCLI(LightningCLI):
                 logger.init_args.save_dir = str(folder.root)
             if not logger.init_args.get("id"):  # a resumed run goes on logging into the same W&B run
                 logger.init_args.id, logger.init_args.resume = folder.wandb_id(), "allow"
+            # the images of W&B tables are staged beside the run (not in ~/.local/share), so an offline run is whole
+            os.environ.setdefault("WANDB_DATA_DIR", str(Path(logger.init_args.save_dir) / "wandb"))
 
     def instantiate_trainer(self, **kwargs: Any):
         """The trainer, with the callbacks a run needs that the user did not give (:func:`with_run_callbacks`)."""

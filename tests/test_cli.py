@@ -33,6 +33,18 @@ def test_fit_writes_results_summary_grid_and_offline_wandb_run(tmp_path, data_ro
     assert (out / "reconstructions.png").stat().st_size > 1000
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    # the offline run's files: a W&B table with one row per image, each with its reference and reconstruction as
+    # images, and the results files as an artifact (staged beside the run, for `wandb sync`)
+    staged = {p: p.read_bytes() for p in (out / "wandb" / "artifacts" / "staging").iterdir()}
+    tables = [json.loads(b) for b in staged.values() if b.startswith(b'{"_type": "table"')]
+    images = next(t for t in tables if "reconstruction" in t["columns"])
+    assert sorted(row[0] for row in images["data"]) == [1, 3, 4]
+    for row in images["data"]:
+        record = dict(zip(images["columns"], row))
+        assert record["target"]["_type"] == record["reconstruction"]["_type"] == "image-file"
+        assert isinstance(record["nmse"], float) and record["status"] == "ok"  # typed numbers, not strings
+    assert sum(b.startswith(b"\x89PNG") for b in staged.values()) >= 6  # 3 references, 3 reconstructions
+    assert any(b.startswith(b"index,name,nmse") for b in staged.values())  # results.csv in the artifact
 
 
 def test_netpgd_with_csv_logger_and_two_chunks(tmp_path, data_root):

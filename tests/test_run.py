@@ -96,3 +96,17 @@ def test_default_callbacks_and_the_users_own():
 def test_curve_logger_refuses_a_zero_interval():
     with pytest.raises(ValueError, match="at least 1"):
         CurveLogger(every=0)
+
+
+def test_the_wandb_image_table_keeps_the_worst_and_a_sample_of_a_large_run():
+    from dip_lightning.callbacks.wandb_media import shown_rows
+
+    rows = [{"index": i, "nmse": float(i % 97) / 100, "residual": 0.1} for i in range(1000)]
+    assert shown_rows(rows[:10], 64) == rows[:10]  # few images: all of them
+    shown = shown_rows(rows, 64)
+    worst = sorted(rows, key=lambda row: -row["nmse"])[:32]
+    assert len(shown) == 64 and [r["index"] for r in shown] == sorted(r["index"] for r in shown)
+    assert {r["index"] for r in worst} <= {r["index"] for r in shown}  # the 32 worst, then 32 others
+    assert shown == shown_rows(rows, 64)  # the same sample every time
+    unreferenced = [{**row, "nmse": float("nan"), "residual": row["nmse"]} for row in rows]
+    assert {r["index"] for r in shown_rows(unreferenced, 64)} >= {r["index"] for r in worst}  # ranked by residual

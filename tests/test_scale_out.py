@@ -12,7 +12,7 @@ import torch
 
 from dip_lightning.algorithms import NetGD
 from dip_lightning.operators import CompressiveSensing
-from tests.helpers import REPO, cli, read_results
+from tests.helpers import REPO, cli, cli_process, read_results
 
 pytestmark = pytest.mark.slow  # real CLI runs / several processes
 
@@ -29,7 +29,7 @@ def run_args(data_root, out, *extra):
 def test_two_processes_give_each_image_once_and_the_same_results(tmp_path, data_root):
     single = cli(*run_args(data_root, tmp_path / "one", "--model.iterations", "40"))
     assert single.returncode == 0, single.stderr[-3000:]
-    double = cli(*run_args(data_root, tmp_path / "two", "--model.iterations", "40",
+    double = cli_process(*run_args(data_root, tmp_path / "two", "--model.iterations", "40",
                            "--trainer.devices", "2"))  # the strategy follows: ddp_independent
     assert double.returncode == 0, double.stderr[-3000:]
     one, two = read_results(tmp_path / "one"), read_results(tmp_path / "two")
@@ -47,10 +47,11 @@ def test_two_processes_give_each_image_once_and_the_same_results(tmp_path, data_
 
 
 def test_plain_ddp_is_refused_because_it_would_mix_gradients(tmp_path, data_root):
-    done = cli(*run_args(data_root, tmp_path, "--model.iterations", "5", "--trainer.devices", "2",
+    done = cli_process(*run_args(data_root, tmp_path, "--model.iterations", "5", "--trainer.devices", "2",
                          "--trainer.strategy", "ddp"))
     assert done.returncode != 0
     assert "ddp_independent" in done.stderr and "Traceback" not in done.stderr
+    assert sum("dip-lightning: error" in line for line in done.stderr.splitlines()) == 1  # said once, not per process
 
 
 def test_killed_run_resumes_without_losing_or_repeating_images(tmp_path, data_root):

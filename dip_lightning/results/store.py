@@ -270,6 +270,21 @@ class RunFolder:
         write_csv(self.chunks / f"{name}.csv", rows)  # the .csv marks the chunk finished
         write_csv(self.root / "results.csv", self.rows())
 
+    def tensors(self, indices: set[int]) -> dict[int, dict[str, Tensor]]:
+        """The saved tensors (``reconstruction``, and ``target`` / ``measured`` where kept) of the images ``indices``,
+        by index, read from the chunk files that hold them."""
+        found: dict[int, dict[str, Tensor]] = {}
+        for part in sorted(self.chunks.glob("chunk-*.pt")):
+            wanted = indices - found.keys()
+            if not wanted:
+                break
+            payload = torch.load(part)
+            for b, index in enumerate(payload["index"].tolist()):
+                if index in wanted:
+                    found[index] = {key: value[b] for key, value in payload.items()
+                                    if torch.is_tensor(value) and key != "index"}
+        return found
+
     # ----------------------------------------------------------------------------- at the end
     def write_final(self, rows: list[dict[str, Any]], summary: dict[str, Any], max_grid_images: int = 32) -> None:
         """``results.csv``, ``summary.json``, ``reconstructions.pt`` (``{"index": (N,), "reconstruction": (N, C, H,
