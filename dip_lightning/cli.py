@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import dip_lightning.strategies  # noqa: F401 (registers --trainer.strategy ddp_independent)
 from dip_lightning.algorithms import ReconstructionModule
@@ -62,7 +63,8 @@ class DipLightningCLI(LightningCLI):
             rank_zero_info(note)
         if warning:
             rank_zero_warn(warning)
-        if config.trainer.strategy == "auto" and several_devices(config.trainer.accelerator, config.trainer.devices):
+        several = several_devices(config.trainer.accelerator, config.trainer.devices) or (config.trainer.num_nodes or 1) > 1
+        if config.trainer.strategy == "auto" and several:
             # Lightning's auto choice, plain DDP, would average different images' gradients
             config.trainer.strategy = "ddp_independent"
         folder = RunFolder(config.trainer.default_root_dir)
@@ -205,6 +207,11 @@ def main(args: list[str] | None = None) -> None:
     debug = "--debug" in argv or os.environ.get("DIP_LIGHTNING_DEBUG") == "1"
     try:
         build([a for a in argv if a != "--debug"])
+    except SIGTERMException:  # a scheduler's notice (SLURM before preempting): the chunk in progress was finished first
+        if first_process():
+            print("dip-lightning: stopped by SIGTERM; the finished chunks are kept: run the same command again to go on",
+                  file=sys.stderr)
+        sys.exit(143)
     except ArgumentError as error:
         if debug:
             raise
