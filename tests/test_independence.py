@@ -10,6 +10,7 @@ from dip_lightning.algorithms import (
     Lasso,
     MagnitudeSmoothing,
     NetGD,
+    NetGDTV,
     NetPGD,
     Restarts,
     Retry,
@@ -61,6 +62,9 @@ def reconstruct(algorithm, indices, chunk_size, root, data_root, **kwargs) -> di
     (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": Restarts(count=2, combine="best"), "retry": Retry(residual=1e-6, every=5, until=0.8), "smoothing": MagnitudeSmoothing(scale=0.6, until=0.6)}),
     # restarts at a factor of the rate, also after a retry re-seeds them; the mean of the restarts near the best one
     (NetGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "restarts": Restarts(count=3, combine="best", lr_factors=[0.5, 1.0], best_radius=0.3), "retry": Retry(residual=1e-6, every=5, until=0.8)}),
+    # Net-GD with its total-variation image step: x leaves the networks' range, each image's x its own
+    (NetGDTV, {"restarts": Restarts(count=2, combine="median"), "tv_weight": 0.003, "coupling": 0.01,
+               "tv_iterations": 200}),
     # Net-PGD after a smoothed Net-GD warm start, with retries in both phases
     (NetPGD, {"operator": PhaseRetrieval, "measure": {"ratio": 0.5}, "inner_steps": 2, "warm_start": 12, "eta_decay_to": 0.1, "restarts": Restarts(count=2, combine="best"), "smoothing": MagnitudeSmoothing(scale=0.6), "retry": Retry(residual=1e-6, every=5, until=0.8)}),
 ])

@@ -24,3 +24,4 @@ class NetworkState:
     positions: Tensor | None = None  # rescue round: (b,) the images' positions in round 0's chunk
     rescued: Tensor | None = None  # round 0, once a rescue began: (b, C, H, W) each image's reconstruction so far
     agreeing: Tensor | None = None  # round 0, once a rescue began: (b,) the restarts agreeing with it
+    image: Tensor | None = None  # (b, C, H, W) an image-space step's result that replaces the networks' (NetGDTV)

@@ -23,7 +23,7 @@ def threshold_at_ratio(table: Threshold, ratio: float, option: str) -> float | N
     entries = sorted((float(f), float(t)) for f, t in table.items())
     if not entries or any(not f > 0 or not t > 0 for f, t in entries):
         raise DipLightningError(
-            f"--model.{option} {table} must map sampling ratios f = m / n to thresholds, both positive, "
+            f"--model.{option} {table} must map sampling ratios f = m / n to thresholds (or weights), both positive, "
             "e.g. {0.3: 0.13, 1.0: 0.2}")
     ratios, thresholds = zip(*entries)
     return float(np.interp(ratio, ratios, thresholds))  # constant beyond the ends, as documented
