@@ -1,7 +1,8 @@
 """Choose the TV weight lambda and the coupling rho of Net-GD's TV image step (``NetGDTV``) on images nobody reports on.
 
-For each sampling ratio the Net-GD config runs once on the chosen images (``instantiate`` + ``reconstruct``, exactly
-as ``dip-lightning fit`` runs it); its reconstruction g is then the anchor of
+For each sampling ratio the config's Net-GD search runs once on the chosen images (``instantiate`` + ``reconstruct``,
+as ``dip-lightning fit`` runs it; a ``NetGDTV`` config as ``NetGD``, without its image step); its reconstruction g is
+then the anchor of
 ``min_x 1/2 ||A x - y||^2 + lambda TV(x) + rho/2 ||x - g||^2`` (:class:`~dip_lightning.algorithms.total_variation.AnchoredTV`)
 for every (lambda, rho) of the grid, all in one batched solve. Prints, per ratio, the mean nMSE of Net-GD alone, of
 TV alone (rho 0, from zero) at each lambda, and of every (lambda, rho); writes all of it as JSON.
@@ -32,8 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     parser.add_argument("--ratios", nargs="+", type=float, required=True)
-    parser.add_argument("--random", type=int, required=True, help="this many random images (--data.random)")
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--random", type=int, help="this many random images (--data.random; else the selection "
+                        "the config and the overrides after -- make, e.g. --data.indices)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", nargs="+", type=float, default=[0.0003, 0.001, 0.003, 0.01])
     parser.add_argument("--couplings", nargs="+", type=float, default=[0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3])
     parser.add_argument("--iterations", type=int, default=4000, help="primal-dual steps of each solve")
@@ -44,8 +46,10 @@ def main() -> None:
     report = {"arguments": vars(args), "ratios": {}}
     for ratio in args.ratios:
         started = time.perf_counter()
-        overrides = ["--model.operator.ratio", str(ratio), "--data.random", str(args.random), "--data.seed",
-                     str(args.seed), "--data.chunk_size", str(args.random), *args.extra]
+        chosen = ["--data.random", str(args.random), "--data.seed", str(args.seed)] if args.random else []
+        # the config's Net-GD search alone (a NetGDTV config without its image step), whose reconstruction is g
+        overrides = ["--model.class_path", "dip_lightning.algorithms.NetGD", "--model.operator.ratio", str(ratio), *chosen,
+                     "--data.chunk_size", "4096", *args.extra]
         model, data = instantiate(args.config, overrides + (["--data.root", args.data_root] if args.data_root else []))
         batch = next(iter(data.test_dataloader()))
         anchor = model.reconstruct(batch).reconstruction
