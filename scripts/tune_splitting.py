@@ -49,8 +49,9 @@ def main() -> None:
         chosen = ["--data.random", str(args.random), "--data.seed", str(args.seed)] if args.random else []
         # the config's Net-GD search alone (a NetGDTV config without its image step), whose reconstruction is g
         overrides = ["--model.class_path", "dip_lightning.algorithms.NetGD", "--model.operator.ratio", str(ratio), *chosen,
-                     "--data.chunk_size", "4096", *args.extra]
-        model, data = instantiate(args.config, overrides + (["--data.root", args.data_root] if args.data_root else []))
+                     *args.extra, *(["--data.root", args.data_root] if args.data_root else [])]
+        _, data = instantiate(args.config, overrides)  # what the selection is, then all of it in one chunk
+        model, data = instantiate(args.config, [*overrides, "--data.chunk_size", str(len(data.selection))])
         batch = next(iter(data.test_dataloader()))
         anchor = model.reconstruct(batch).reconstruction
         target, index = batch["image"], batch["index"]

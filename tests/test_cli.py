@@ -26,7 +26,7 @@ def test_fit_writes_results_summary_grid_and_offline_wandb_run(tmp_path, data_ro
     assert set(rows[1]) >= {"index", "nmse", "psnr", "ssim", "residual", "seconds", "status"}
     assert all(row["status"] == "ok" and 0 < float(row["nmse"]) < 1 for row in rows.values())
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["num_images"] == 3 and summary["algorithm"] == "net-gd"
+    assert summary["num_images"] == 3 and summary["algorithm"] == "net-gd-tv"
     assert summary["ratio"] == 0.3 and summary["dataset"] == "mnist-test"
     assert summary["nmse_mean"] == pytest.approx(np.mean([float(r["nmse"]) for r in rows.values()]))
     assert {"nmse_median", "psnr_mean", "ssim_mean", "wall_seconds"} <= set(summary)

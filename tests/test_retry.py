@@ -95,9 +95,9 @@ def test_a_table_of_suspect_thresholds_is_interpolated_in_the_sampling_ratio():
 
 def test_a_threshold_table_with_a_non_positive_entry_is_refused_naming_the_option():
     for table in [{0.3: 0.0}, {-0.1: 0.1}, {}]:
-        with pytest.raises(DipLightningError, match=r"suspect_residual .* ratios f = m / n to thresholds, both positive"):
+        with pytest.raises(DipLightningError, match=r"suspect_residual .* ratios f = m / n to thresholds \(or weights\), both positive"):
             NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), suspect_residual=table)
-        with pytest.raises(DipLightningError, match=r"retry.residual .* ratios f = m / n to thresholds, both positive"):
+        with pytest.raises(DipLightningError, match=r"retry.residual .* ratios f = m / n to thresholds \(or weights\), both positive"):
             NetGD(PhaseRetrieval((1, 8, 8), ratio=0.5), retry=Retry(residual=table))
 
 
