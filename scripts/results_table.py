@@ -32,12 +32,22 @@ UNITS = {"nmse": "mean nMSE", "psnr": "PSNR (dB)"}
 
 
 def rows_of(path: Path) -> list[dict[str, str | float]]:
-    if path.suffix == ".json":
-        return [{"method": Path(re.search(r"--config (\S+)", record["arguments"]).group(1)).stem,
-                 "psnr": record.get("psnr_mean", math.nan), "nmse": record.get("nmse_mean", math.nan)}
-                for record in json.loads(path.read_text())]
+    if path.suffix == ".json":  # scripts/bench/benchmark.py --end-to-end records
+        return [json_row(record) for record in json.loads(path.read_text()) if "error" not in record]
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def json_row(record: dict) -> dict[str, str | float]:
+    """A benchmark record as a row: method = the config's name (``name@LABEL`` for a row run from another checkout,
+    ``@DIR``, LABEL the first word of its label, e.g. a commit), the ratio where the row sets one."""
+    arguments = record["arguments"]
+    method = Path(re.search(r"--config (\S+)", arguments).group(1)).stem
+    if arguments.startswith("@"):
+        method += "@" + record["label"].split()[0]
+    ratio = re.search(r"--model\.operator\.ratio (\S+)", arguments)
+    return {"method": method, "ratio": float(ratio.group(1)) if ratio else math.nan,
+            "psnr": record.get("psnr_mean", math.nan), "nmse": record.get("nmse_mean", math.nan)}
 
 
 def matches(row: dict, where: dict) -> bool:

@@ -38,7 +38,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", nargs="+", type=float, default=[0.0003, 0.001, 0.003, 0.01])
     parser.add_argument("--couplings", nargs="+", type=float, default=[0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3])
-    parser.add_argument("--iterations", type=int, default=4000, help="primal-dual steps of each solve")
+    parser.add_argument("--iterations", nargs="+", type=int, default=[4000],
+                        help="primal-dual steps of each solve; several counts: one table each (the cost of the step)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", required=True)
     parser.add_argument("extra", nargs="*", help="further CLI overrides, after --")
@@ -65,20 +66,25 @@ def main() -> None:
         # TV alone starts from zero (as TVMinimization); the splitting from the anchor
         starts = torch.where((couplings == 0).view(-1, 1, 1, 1), torch.zeros_like(anchor.repeat(copies, 1, 1, 1)),
                              anchor.repeat(copies, 1, 1, 1))
-        solved = solver.solve(y.repeat(copies, 1), anchor.repeat(copies, 1, 1, 1), weights, couplings,
-                              args.iterations, start=starts)
-        nmse = normalized_mse(solved, target.repeat(copies, 1, 1, 1)).view(copies, len(index))
         netgd = normalized_mse(anchor, target)
-        entry = {"indices": index.tolist(), "netgd": summarize(netgd), "netgd_seconds": round(seconds, 1),
-                 "grid": {f"{w:g},{c:g}": summarize(nmse[k]) for k, (w, c) in enumerate(grid)}}
+        entry = {"indices": index.tolist(), "netgd": summarize(netgd), "netgd_seconds": round(seconds, 1), "steps": {}}
         report["ratios"][f"{ratio:g}"] = entry
-        print(f"\nf = {ratio:g}: Net-GD {fmt(entry['netgd'])} ({seconds:.0f} s); rows lambda, columns rho (0: TV alone)")
-        print("| lambda \\ rho | " + " | ".join(f"{c:g}" for c in args.couplings) + " |")
-        for w in args.weights:
-            print(f"| {w:g} | " + " | ".join(f"{entry['grid'][f'{w:g},{c:g}']['mean']:.4f}" for c in args.couplings)
-                  + " |")
-        best = min(entry["grid"].items(), key=lambda item: item[1]["mean"])
-        print(f"best {best[0]}: {fmt(best[1])}", flush=True)
+        print(f"\nf = {ratio:g}: Net-GD {fmt(entry['netgd'])} ({seconds:.0f} s)")
+        for steps in args.iterations:
+            started = time.perf_counter()
+            solved = solver.solve(y.repeat(copies, 1), anchor.repeat(copies, 1, 1, 1), weights, couplings, steps,
+                                  start=starts)
+            nmse = normalized_mse(solved, target.repeat(copies, 1, 1, 1)).view(copies, len(index))
+            grid_seconds = time.perf_counter() - started
+            table = {f"{w:g},{c:g}": summarize(nmse[k]) for k, (w, c) in enumerate(grid)}
+            entry["steps"][str(steps)] = {"grid": table, "seconds": round(grid_seconds, 1)}
+            print(f"{steps} primal-dual steps ({grid_seconds:.0f} s for the {copies} settings); rows lambda, "
+                  f"columns rho (0: TV alone)")
+            print("| lambda \\ rho | " + " | ".join(f"{c:g}" for c in args.couplings) + " |")
+            for w in args.weights:
+                print(f"| {w:g} | " + " | ".join(f"{table[f'{w:g},{c:g}']['mean']:.4f}" for c in args.couplings) + " |")
+            best = min(table.items(), key=lambda item: item[1]["mean"])
+            print(f"best {best[0]}: {fmt(best[1])}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
 

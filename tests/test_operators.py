@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
+from dip_lightning.operators import CompressiveSensing, Operator, PhaseRetrieval
 
 
 def test_forward_equals_dense_matrix_product_per_image():
@@ -65,3 +65,16 @@ def test_phase_retrieval_step_is_the_gradient_of_the_magnitude_loss():
 def test_phase_retrieval_ratio_must_be_positive():
     with pytest.raises(DipLightningError, match=r"\(0, inf\)"):
         PhaseRetrieval((1, 8, 8), ratio=0.0)
+
+
+@pytest.mark.parametrize("precision", ["highest", "high", "medium"])
+def test_the_matrix_norm_is_the_generic_power_iteration_and_bounds_the_largest_singular_value(precision):
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision(precision)
+        operator = CompressiveSensing((3, 8, 8), ratio=0.3)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert operator.norm_squared() == Operator.norm_squared(operator)  # the same products, bitwise
+    largest = torch.linalg.matrix_norm(operator.matrix.double(), ord=2).item()
+    assert largest**2 <= operator.norm_squared() <= 1.02 * largest**2

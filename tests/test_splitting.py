@@ -8,7 +8,7 @@ from dip_lightning.algorithms import NetGD, NetGDTV, Restarts, TVMinimization
 from dip_lightning.algorithms.total_variation import AnchoredTV
 from dip_lightning.cli import instantiate
 from dip_lightning.errors import DipLightningError
-from dip_lightning.operators import CompressiveSensing, PhaseRetrieval
+from dip_lightning.operators import CompressiveSensing, PhaseRetrieval, StructuredCompressiveSensing
 from dip_lightning.regularizers.total_variation import total_variation
 
 DIGITS = {"index": torch.tensor([3, 8]), "image": torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(2))}
@@ -19,8 +19,9 @@ def objective(operator, x, y, weight, coupling, anchor) -> torch.Tensor:
             + 0.5 * coupling * (x - anchor).pow(2).flatten(1).sum(1))
 
 
-def test_without_coupling_it_is_tv_minimization_and_with_a_strong_one_the_anchor():
-    operator = CompressiveSensing((1, 8, 8), ratio=0.5)
+@pytest.mark.parametrize("operator_class", [CompressiveSensing, StructuredCompressiveSensing])
+def test_without_coupling_it_is_tv_minimization_and_with_a_strong_one_the_anchor(operator_class):
+    operator = operator_class((1, 8, 8), ratio=0.5)
     y = operator.measure(DIGITS["image"], DIGITS["index"])
     tv = TVMinimization(operator, chunk_size=2, iterations=200, weight=0.01).reconstruct(DIGITS)
     solved = AnchoredTV(operator).solve(y, torch.zeros(2, 1, 8, 8), 0.01, 0.0, 200)
@@ -77,6 +78,16 @@ def test_the_config_takes_its_weights_from_the_ratio(data_root):
         assert model.tv_weight == pytest.approx(np.interp(model.ratio, ratios, weights), rel=1e-9)
         assert model.coupling == pytest.approx(np.interp(model.ratio, ratios, couplings), rel=1e-9)
         assert model.describe()["coupling"] == model.coupling
+
+
+@pytest.mark.parametrize(("config", "ratio", "coupling"), [
+    ("configs/celeba_cs_netgd.yaml", "0.1", 0.03), ("configs/celeba_cs_netgd.yaml", "0.3", 0.003),
+    ("configs/natural_cs_dip.yaml", "0.1", 0.1), ("configs/natural_cs_dip.yaml", "0.25", 0.03)])
+def test_the_face_and_photo_configs_run_the_image_step_with_their_tables(data_root, config, ratio, coupling):
+    model, _ = instantiate(config, ["--data.root", str(data_root), "--data.num_images", "1",
+                                    "--model.operator.ratio", ratio])
+    assert isinstance(model, NetGDTV) and model.tv_weight == 0.001
+    assert model.coupling == pytest.approx(coupling, rel=1e-3)  # f = m / n is within 1e-4 of the table's entry
 
 
 def test_settings_it_cannot_use_are_refused():
