@@ -62,6 +62,7 @@ class CompressiveSensing(Operator):
         self.matrix_file = matrix
         self.ratio = m / n if given is not None else ratio
         self.matmul_precision = torch.get_float32_matmul_precision()
+        self._matrix_float64: Tensor | None = None  # set only while norm_squared runs
         if given is None:
             given = torch.randn(m, n, generator=generator(Stream.MEASUREMENT_MATRIX, seed), dtype=torch.float64) / m**0.5
         self.register_buffer("matrix", given.to(PRODUCT_DTYPES[self.matmul_precision]), persistent=False)
@@ -112,22 +113,18 @@ class CompressiveSensing(Operator):
             with torch.autocast("cpu", enabled=False):  # a mixed-precision Trainer would make it bfloat16
                 return rowwise_matmul(v.float(), matrix).to(v.dtype)
         dtype = torch.float64 if v.dtype == torch.float64 else self.matrix.dtype
-        matrix = self.matrix.T if transposed else self.matrix
-        return (v.to(dtype) @ matrix.to(dtype)).to(v.dtype)
+        matrix = self._matrix_float64 if dtype == torch.float64 and self._matrix_float64 is not None else self.matrix
+        return (v.to(dtype) @ (matrix.T if transposed else matrix).to(dtype)).to(v.dtype)
 
     @torch.no_grad()
     def norm_squared(self, iterations: int = 500, margin: float = 1.01) -> float:
-        """:meth:`Operator.norm_squared`'s float64 power iteration, the same products with the matrix converted to
-        float64 once instead of at each of its 2 x ``iterations`` products (in ``medium`` mode that conversion was
-        most of the time: seconds for a CelebA matrix)."""
-        matrix = self.matrix.double()
-        rng = torch.Generator(device="cpu").manual_seed(0)
-        x = torch.randn(1, *self.image_shape, generator=rng, dtype=torch.float64).to(matrix.device).flatten(1)
-        estimate = 0.0
-        for _ in range(iterations):
-            x = ((x / x.norm()) @ matrix.T) @ matrix
-            estimate = float(x.norm())
-        return estimate * margin
+        """:meth:`Operator.norm_squared`'s float64 power iteration with the matrix converted to float64 once, not at
+        each of its 2 x ``iterations`` products (in ``medium`` mode the conversions were most of its time)."""
+        self._matrix_float64 = self.matrix.double()
+        try:
+            return super().norm_squared(iterations, margin)
+        finally:
+            self._matrix_float64 = None
 
     def A(self, x: Tensor) -> Tensor:  # noqa: N802
         return self._product(x.flatten(1), transposed=True)
